@@ -1,0 +1,36 @@
+"""The handful of exceptions paperchat raises. Each message says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class PaperchatError(Exception):
+    """Base class: an error a user can act on. `str(err)` is the whole message."""
+
+
+class InputError(PaperchatError):
+    """A record or file could not be read. Carries `file:line` in `where`."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class StoreError(PaperchatError):
+    """The Chroma store is unreachable or inconsistent."""
+
+
+class EmbeddingModelMismatch(StoreError):
+    """The store was built with another embedding model than the one configured."""
+
+
+class ModelUnavailable(PaperchatError):
+    """Local model weights are missing or corrupt (not installed, wrong hash)."""
+
+
+class LLMUnavailable(PaperchatError):
+    """The LLM server could not be reached or kept failing; the extractive answer still works."""
+
+
+class ConfigError(PaperchatError):
+    """A setting is missing or contradicts another (e.g. openai without OPENAI_API_KEY)."""

@@ -1,0 +1,140 @@
+"""The one settings object: every knob paperchat has, read from `PAPERCHAT_*` env vars and `.env`.
+
+Fields are flat and named by group prefix (`llm_`, `embed_`, `chroma_`, `ui_`, ...) so that the
+environment variable names stay short and match the docs: `PAPERCHAT_LLM`, `PAPERCHAT_LLM_BASE_URL`,
+`PAPERCHAT_CHROMA_URL`, `PAPERCHAT_DATA_DIR`, `PAPERCHAT_UI_AUTH`. `.env.example` lists the same
+fields; `tests/test_settings.py` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMBackend = Literal["local", "tiny", "openai", "extractive"]
+EmbedBackend = Literal["local", "openai"]
+
+
+def _default_model_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("paperchat")) / "models"
+
+
+class Settings(BaseSettings):
+    """All of paperchat's configuration. Construct with keyword overrides or from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERCHAT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # -- storage ---------------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path(".paperchat"),
+        description="Root of everything paperchat writes: Chroma store, caches, eval runs.",
+    )
+    model_dir: Path = Field(
+        default_factory=_default_model_dir,
+        description="Cache for assembled local LLM weights, shared by every data dir.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="Chroma server URL (e.g. http://127.0.0.1:8000). Unset: embedded store "
+        "under DATA_DIR/chroma.",
+    )
+    collection: str = Field(default="papers", description="Chroma collection name.")
+
+    # -- ingest ----------------------------------------------------------------------------
+    chunk_tokens: int = Field(
+        default=160,
+        ge=32,
+        le=400,
+        description="Chunk size in tiktoken (cl100k) tokens, title excluded. 160 keeps "
+        "title + chunk under all-MiniLM-L6-v2's 256 word-piece window.",
+    )
+    chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
+    max_abstract_chars: int = Field(
+        default=20_000,
+        ge=100,
+        description="Abstracts longer than this are rejected as malformed (a real abstract "
+        "is under 3,000 characters).",
+    )
+    embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch.")
+
+    # -- embeddings ------------------------------------------------------------------------
+    embed: EmbedBackend = Field(
+        default="local",
+        description="Embedding backend: 'local' (all-MiniLM-L6-v2 shipped on PyPI) or 'openai'.",
+    )
+    embed_openai_model: str = Field(
+        default="text-embedding-3-small", description="OpenAI embedding model when EMBED=openai."
+    )
+
+    # -- retrieval -------------------------------------------------------------------------
+    top_k: int = Field(default=5, ge=1, le=50, description="Papers returned per question.")
+    candidate_k: int = Field(
+        default=30, ge=1, description="Chunks fetched from each of dense and keyword search "
+        "before fusion."
+    )
+
+    # -- answering -------------------------------------------------------------------------
+    llm: LLMBackend = Field(
+        default="local",
+        description="Answering backend: local (Qwen2.5-Coder-1.5B GGUF from PyPI), tiny "
+        "(SmolLM2-135M), openai (or any OpenAI-compatible server), extractive (no LLM).",
+    )
+    llm_model: str = Field(
+        default="gpt-4o-mini", description="Model name sent to an OpenAI-compatible server."
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL (vLLM, Ollama, llama.cpp, LM Studio). "
+        "Implies LLM=openai semantics.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="OPENAI_API_KEY",
+        description="API key for OpenAI; read from OPENAI_API_KEY.",
+    )
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Per-request LLM timeout.")
+    llm_max_retries: int = Field(default=2, ge=0, description="Retries on 429/5xx/timeouts.")
+    llm_max_tokens: int = Field(default=256, ge=16, description="Answer length cap in tokens.")
+    llm_threads: int = Field(
+        default=0, ge=0, description="CPU threads for the local model server (0 = all cores)."
+    )
+    llm_context: int = Field(default=4096, ge=512, description="Local model context window.")
+    evidence_token_budget: int = Field(
+        default=450,
+        ge=50,
+        description="Prompt tokens spent on evidence sentences (the local model reads ~40 "
+        "tokens/s on 2 CPU cores).",
+    )
+    abstain_threshold: float = Field(
+        default=0.30,
+        description="Minimum dense cosine similarity of the best chunk for the question to "
+        "count as answerable (calibrated on the dev set; see docs/abstention.md).",
+    )
+
+    # -- ui / http -------------------------------------------------------------------------
+    ui_host: str = Field(default="127.0.0.1", description="Address the web app binds.")
+    ui_port: int = Field(default=7860, ge=1, le=65535, description="Port the web app binds.")
+    ui_auth: str | None = Field(
+        default=None,
+        description="user:password for the web page; required to bind a non-local address.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /v1/* when bound to a non-local address.",
+    )
+    max_upload_mb: int = Field(default=20, ge=1, description="Largest file the page accepts.")
+
+    @property
+    def chroma_path(self) -> Path:
+        """Folder of the embedded Chroma store."""
+        return self.data_dir / "chroma"

@@ -1,0 +1,82 @@
+"""Typed results shared by retrieval, answering, the UI and the eval harness."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Hit(BaseModel):
+    """One retrieved paper (chunk hits folded into their paper; best chunk as the snippet)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paper_id: str = Field(description="Stable paper id (`arxiv:<id>` or `p:<hash>`).")
+    title: str = Field(description="Display title (untitled papers get the abstract's opening).")
+    score: float = Field(description="Fused retrieval score; higher is better. Rank, not a probability.")
+    year: int | None = Field(default=None, description="Publication year when known.")
+    date: str | None = Field(default=None, description="Date text as the source gave it.")
+    url: str | None = Field(default=None, description="Link to the paper when known.")
+    authors: list[str] = Field(default_factory=list, description="Author names when known.")
+    author_count: int | None = Field(default=None, description="Number of authors when known.")
+    snippet: str = Field(description="Text of the best-matching chunk.")
+    abstract: str = Field(default="", description="The whole abstract (for evidence selection).")
+    dense_similarity: float | None = Field(
+        default=None, description="Best cosine similarity of any chunk to the question, if "
+        "dense search found this paper (used for abstention)."
+    )
+
+
+class Citation(BaseModel):
+    """A numbered reference in an answer. `number` is the [n] the text uses."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int = Field(description="Marker number in the answer text, 1-based, in order of first use.")
+    paper_id: str = Field(description="Stable id of the cited paper.")
+    title: str = Field(description="Display title.")
+    year: int | None = Field(default=None, description="Publication year when known.")
+    url: str | None = Field(default=None, description="Link to the paper when known.")
+    authors: list[str] = Field(default_factory=list, description="Author names when known.")
+    author_count: int | None = Field(default=None, description="Number of authors when known.")
+    snippet: str = Field(description="The evidence text from this paper that the model was shown.")
+
+
+class Usage(BaseModel):
+    """Token counts for one answer (server-reported, else counted with tiktoken)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Timings(BaseModel):
+    """Wall-clock seconds of the stages of one answer."""
+
+    retrieve_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+
+class Answer(BaseModel):
+    """A cited answer, or an abstention that names the nearest papers."""
+
+    question: str = Field(description="The question as asked.")
+    standalone_question: str = Field(description="The question rewritten without chat context.")
+    text: str = Field(description="Answer text with [n] markers matching `citations`.")
+    citations: list[Citation] = Field(default_factory=list, description="Cited papers, by number.")
+    abstained: bool = Field(default=False, description="True when the corpus does not answer.")
+    abstain_reason: str | None = Field(default=None, description="Why it abstained.")
+    nearest: list[Hit] = Field(
+        default_factory=list, description="On abstention: the closest papers found."
+    )
+    sources: list[Hit] = Field(
+        default_factory=list, description="Every paper given to the model as a source."
+    )
+    uncited_sentences: list[str] = Field(
+        default_factory=list, description="Answer sentences that carry no citation."
+    )
+    dropped_markers: int = Field(
+        default=0, description="[n] markers that pointed to no source and were removed."
+    )
+    backend: str = Field(default="", description="LLM backend that wrote the answer.")
+    usage: Usage = Field(default_factory=Usage)
+    timings: Timings = Field(default_factory=Timings)
