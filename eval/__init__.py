@@ -1,0 +1,1 @@
+"""Evaluation: datasets, grounding and retrieval metrics, judges, reports."""

@@ -1,4 +1,4 @@
-"""`paperchat` subcommands of the eval area."""
+"""`paperchat eval ...`: the eval area's Typer group. Each evaluation registers its commands."""
 
 from __future__ import annotations
 
@@ -6,4 +6,13 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's subcommands to the root app."""
+    """Add the `eval` group and its subcommands to the root app."""
+    from eval.cli_grounding import register_grounding
+
+    eval_app = typer.Typer(
+        name="eval",
+        help="Measure answer grounding and retrieval on question sets; compare runs.",
+        no_args_is_help=True,
+    )
+    register_grounding(eval_app)
+    app.add_typer(eval_app, name="eval")

@@ -1,0 +1,1 @@
+"""Ingest: read abstract files, chunk, embed and store them in Chroma."""

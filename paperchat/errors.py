@@ -34,3 +34,14 @@ class LLMUnavailable(PaperchatError):
 
 class ConfigError(PaperchatError):
     """A setting is missing or contradicts another (e.g. openai without OPENAI_API_KEY)."""
+
+
+class ContextOverflow(LLMUnavailable):
+    """The prompt did not fit the model's context window; a shorter prompt may still work."""
+
+    def __init__(
+        self, message: str, prompt_tokens: int | None = None, context_tokens: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens

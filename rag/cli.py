@@ -7,3 +7,6 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the root app."""
+    from rag.cli_ask import register_ask
+
+    register_ask(app)

@@ -29,6 +29,7 @@ apply_offline_env()
 
 pytest_plugins = [
     "tests.fixtures.store",
+    "tests.fixtures.ui",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,0 +1,1 @@
+"""Web page (Gradio) and HTTP API (OpenAI-compatible) over the paper store."""

@@ -1,4 +1,4 @@
-"""`paperchat` subcommands of the ui area."""
+"""`paperchat ui`: the chat page and the OpenAI-compatible HTTP API on one port."""
 
 from __future__ import annotations
 
@@ -7,3 +7,68 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the root app."""
+    app.command("ui")(ui)
+
+
+def ui(
+    host: str = typer.Option(
+        None,
+        "--host",
+        help="Address to bind (default PAPERCHAT_UI_HOST or 127.0.0.1). Any non-local "
+        "address needs PAPERCHAT_UI_AUTH=user:password, or --insecure.",
+    ),
+    port: int = typer.Option(
+        None, "--port", help="Port to bind (default PAPERCHAT_UI_PORT or 7860)."
+    ),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Allow a non-local bind without a password (only on a network you trust).",
+    ),
+    llm: str = typer.Option(
+        None,
+        "--llm",
+        help="Default answering backend: local, extractive, tiny or openai (default "
+        "PAPERCHAT_LLM). The page can switch per question.",
+    ),
+) -> None:
+    """Chat with the papers in the browser at http://127.0.0.1:7860, and ask over HTTP.
+
+    The same server answers OpenAI-compatible requests at /v1/chat/completions (model
+    "paperchat"), lists models at /v1/models, and reports readiness at /healthz. Start-up
+    loads the embedding model and the index (and starts the local LLM) before the first
+    answer; the page says so meanwhile.
+    """
+    from paperchat.errors import PaperchatError
+    from paperchat.settings import Settings
+
+    try:
+        overrides: dict[str, object] = {}
+        if llm is not None:
+            overrides["llm"] = llm
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as err:
+        typer.echo(f"paperchat ui: invalid setting: {err}", err=True)
+        raise typer.Exit(2) from err
+    bind_host = host or settings.ui_host
+    bind_port = port or settings.ui_port
+    from ui.server import access_for
+
+    try:
+        access = access_for(bind_host, settings, insecure=insecure)
+    except PaperchatError as err:
+        typer.echo(f"paperchat ui: {err}", err=True)
+        raise typer.Exit(2) from err
+    from ui.server import serve
+    from ui.wiring import real_services
+
+    services = real_services(settings)
+    typer.echo(
+        f"paperchat: serving http://{bind_host}:{bind_port} (preparing the model and the index "
+        "in the background; the page shows progress)",
+        err=True,
+    )
+    try:
+        serve(services, bind_host, bind_port, access)
+    finally:
+        services.close()

@@ -1,0 +1,227 @@
+"""`paperchat eval grounding | judge | compare`: the grounding evaluation from the terminal.
+
+Heavy imports (the assistant, models) happen inside the commands so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, get_args
+
+import typer
+
+from paperchat.errors import ConfigError, PaperchatError
+
+if TYPE_CHECKING:
+    from eval.judges import Judge
+    from paperchat.settings import Settings
+
+JUDGES = ("lexical", "llm")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _settings(llm: str | None) -> Settings:
+    from paperchat.settings import LLMBackend, Settings
+
+    settings = Settings()
+    if llm is None:
+        return settings
+    if llm not in get_args(LLMBackend):
+        raise ConfigError(f"--llm must be one of {', '.join(get_args(LLMBackend))}, not {llm!r}")
+    return settings.model_copy(update={"llm": llm})
+
+
+def make_judge(kind: str, judge_llm: str | None, settings: Settings) -> tuple[Judge, Any]:
+    """Build a judge by name; returns (judge, LLM handle to close or None)."""
+    from eval.judges import LexicalJudge, LLMJudge
+
+    if kind == "lexical":
+        return LexicalJudge(), None
+    if kind != "llm":
+        raise ConfigError(f"--judge must be one of {', '.join(JUDGES)}, not {kind!r}")
+    backend = judge_llm or (settings.llm if settings.llm != "extractive" else "local")
+    if backend == "extractive":
+        raise ConfigError("the llm judge needs a model: pass --judge-llm local, tiny or openai")
+    from rag.llm import build_llm
+
+    handle = build_llm(_settings(backend))
+    judge = LLMJudge(handle.llm, model_id=handle.name,
+                     cache_dir=settings.data_dir / "eval" / "judge-cache")
+    return judge, handle
+
+
+def _out_dir(out: Path | None, settings: Settings) -> Path:
+    from eval.harness import now_stamp
+
+    if out is not None:
+        return out
+    base = settings.data_dir / "eval" / now_stamp()
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _print_metrics(metrics: Any, paths: dict[str, Path]) -> None:
+    from eval.grounding import RATE_METRICS
+    from eval.report import METRIC_LABELS, fmt
+
+    typer.echo(f"{metrics.n_questions} questions ({metrics.n_answerable} answerable, "
+               f"{metrics.n_unanswerable} unanswerable)")
+    for name in RATE_METRICS:
+        typer.echo(f"  {METRIC_LABELS[name]:34} {fmt(getattr(metrics, name))}")
+    for kind, path in paths.items():
+        typer.echo(f"{kind:4} {path}")
+
+
+def grounding(
+    dataset: Annotated[Path | None, typer.Option(
+        help="JSONL of {question, relevant_ids?, answerable?}. Default: the shipped dev set "
+        "(eval/datasets/dev_grounding.jsonl).")] = None,
+    llm: Annotated[str | None, typer.Option(
+        help="Answering backend: local, tiny, openai or extractive. "
+        "Default: PAPERCHAT_LLM.")] = None,
+    judge: Annotated[str, typer.Option(
+        help="Support judge: lexical (instant, deterministic) or llm.")] = "lexical",
+    judge_llm: Annotated[str | None, typer.Option(
+        help="Backend of the llm judge (local, tiny, openai). Default: the answering backend, "
+        "or local when that is extractive.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for report.json/.md/.html. Default: DATA_DIR/eval/<timestamp>.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    seed: Annotated[int, typer.Option(
+        help="Seed for Python/NumPy/torch, recorded in the report.")] = 0,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the metrics as JSON; no progress bar.")] = False,
+) -> None:
+    """Answer every question of a dataset and score the answers' grounding.
+
+    Scores citation recall and precision, claim faithfulness, abstention and retrieval.
+
+    Writes report.json, report.md and report.html (see docs/grounding.md).
+    """
+    from tqdm import tqdm
+
+    from eval.harness import (
+        RunMeta,
+        build_report,
+        now_iso,
+        public_settings,
+        run_questions,
+        seed_everything,
+        versions,
+    )
+    from eval.questions import default_dataset, file_sha256, load_questions
+    from eval.report import write_reports
+
+    handle = None
+    try:
+        settings = _settings(llm)
+        path = dataset or default_dataset("dev_grounding.jsonl")
+        questions = load_questions(path, limit)
+        judge_obj, handle = make_judge(judge, judge_llm, settings)
+        seed_everything(seed)
+        from rag.assistant import Assistant
+
+        with (
+            Assistant.from_settings(settings) as assistant,
+            tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar,
+        ):
+            results = run_questions(assistant, judge_obj, questions,
+                                    on_done=lambda _r: bar.update(1))
+        meta = RunMeta(
+            created_at=now_iso(), dataset=str(path), dataset_sha256=file_sha256(path), seed=seed,
+            llm=next((r.answer.backend for r in results if r.answer and r.answer.backend),
+                     settings.llm),
+            judge=judge_obj.describe(), settings=public_settings(settings), versions=versions(),
+            command=shlex.join(["paperchat", *sys.argv[1:]]),
+        )
+        report = build_report(results, meta)
+        paths = write_reports(report, _out_dir(out, settings))
+    except PaperchatError as err:
+        raise _fail(str(err)) from err
+    finally:
+        if handle is not None:
+            handle.close()
+    if as_json:
+        typer.echo(json.dumps({"out_dir": str(paths["json"].parent),
+                               "metrics": report.metrics.model_dump(mode="json")}, indent=2))
+    else:
+        _print_metrics(report.metrics, paths)
+
+
+def judge_calibration(
+    dataset: Annotated[Path | None, typer.Option(
+        help="Labelled pairs JSONL. Default: eval/datasets/judge_calibration.jsonl.")] = None,
+    judge: Annotated[str, typer.Option(help="lexical, llm, or all (both).")] = "lexical",
+    judge_llm: Annotated[str | None, typer.Option(
+        help="Backend of the llm judge (local, tiny, openai). Default: local.")] = None,
+    corpus: Annotated[list[Path] | None, typer.Option(
+        help="Corpus the abstracts of pairs without `evidence` are read from. "
+        "Default: data/sample.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Measure each judge against the hand labels.
+
+    Prints accuracy (with a 95% interval), precision and recall of "supported".
+
+    Also the accuracy per kind of claim (number changed, negation, ...).
+    """
+    from eval.calibration import calibrate, corpus_abstracts, load_pairs, render_calibration
+    from eval.questions import default_dataset
+
+    kinds = list(JUDGES) if judge == "all" else [judge]
+    results = []
+    try:
+        settings = _settings(None)
+        path = dataset or default_dataset("judge_calibration.jsonl")
+        pairs = load_pairs(path, corpus_abstracts(corpus or [Path("data/sample")]))
+        for kind in kinds:
+            judge_obj, handle = make_judge(kind, judge_llm, settings)
+            try:
+                results.append(calibrate(judge_obj, pairs))
+            finally:
+                if handle is not None:
+                    handle.close()
+    except PaperchatError as err:
+        raise _fail(str(err)) from err
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
+    else:
+        typer.echo(f"{len(pairs)} labelled pairs from {path}")
+        for result in results:
+            typer.echo(render_calibration(result))
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Earlier run: its folder or report.json.")],
+    run_b: Annotated[Path, typer.Argument(help="Later run: its folder or report.json.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show what got better or worse from RUN_A to RUN_B, overall and question by question."""
+    from eval.compare import compare_runs, render_comparison
+    from eval.report import load_report
+
+    try:
+        comparison = compare_runs(load_report(run_a), load_report(run_b), str(run_a), str(run_b))
+    except PaperchatError as err:
+        raise _fail(str(err)) from err
+    if as_json:
+        typer.echo(comparison.model_dump_json(indent=2))
+    else:
+        typer.echo(render_comparison(comparison))
+
+
+def register_grounding(eval_app: typer.Typer) -> None:
+    """Add `grounding`, `judge` and `compare` to the `paperchat eval` group."""
+    eval_app.command("grounding")(grounding)
+    eval_app.command("judge")(judge_calibration)
+    eval_app.command("compare")(compare)

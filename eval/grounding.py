@@ -1,0 +1,293 @@
+"""Grounding metrics for one answer, and their aggregate over a run.
+
+Pure functions of (answer, gold question, judge).
+
+* Citation recall and precision follow ScholarQABench (Asai et al., 2024), which takes them
+  from ALCE (Gao et al., 2023): a sentence is supported when its cited abstracts, taken
+  together, support it; a citation is precise when the sentence is supported and the citation
+  either supports it alone or is needed (without it the other citations no longer do).
+* Faithfulness follows RAGChecker (Ru et al., 2024): the share of the answer's atomic claims
+  that the retrieved context supports. Claims are clauses split deterministically (no model).
+* Abstention and retrieval hit/recall are read off the `Answer` directly.
+
+docs/grounding.md gives the definitions with a worked example.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import BaseModel, Field
+
+from eval.judges import CITATION_MARKER, Judge, strip_markers
+from eval.questions import EvalQuestion
+from rag.types import Answer
+
+MIN_WORDS = 4
+
+_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[\"'(]?[A-Z0-9])|(?<=\])\s+(?=[A-Z])|\n+")
+_MARKER_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
+_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|etc|Fig|Eq|No|approx|resp)|\b[A-Z])\.$")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_CLAUSE = re.compile(
+    r"\s*;\s*|,\s+(?:and|but|while|whereas|although|though|yet)\s+|\s+(?:whereas|while)\s+"
+)
+
+
+# -- splitting -------------------------------------------------------------------------------
+
+
+def _word_count(text: str) -> int:
+    return len(re.findall(r"[A-Za-z0-9]+", CITATION_MARKER.sub(" ", text)))
+
+
+def split_sentences(text: str, min_words: int = MIN_WORDS) -> list[str]:
+    """Split answer text into sentences, keeping their [n] markers; drop short fragments.
+
+    Markers written after the full stop (`... works. [2]`) are moved before it so they stay
+    with their sentence. Abbreviations (e.g., i.e., et al.) and decimals do not end a sentence.
+    Sentences under `min_words` words (headings, "Sources:") are dropped.
+    """
+    text = _MARKER_AFTER_STOP.sub(r"\2\1", text)
+    pieces: list[str] = []
+    for piece in _SPLIT.split(text):
+        piece = _BULLET.sub("", piece).strip()
+        if not piece:
+            continue
+        if pieces and _ABBREVIATION.search(pieces[-1]):
+            pieces[-1] = f"{pieces[-1]} {piece}"
+        else:
+            pieces.append(piece)
+    return [p for p in pieces if _word_count(p) >= min_words]
+
+
+def cited_numbers(sentence: str) -> list[int]:
+    """The [n] numbers in a sentence, in order of first appearance, without repeats."""
+    numbers: list[int] = []
+    for marker in CITATION_MARKER.findall(sentence):
+        for part in marker.strip("[]").split(","):
+            number = int(part)
+            if number not in numbers:
+                numbers.append(number)
+    return numbers
+
+
+def split_claims(sentence: str, min_words: int = 3) -> list[str]:
+    """Split a sentence into atomic claims: clauses cut at `;`, `, and`/`, but`/`, while`...
+
+    Deterministic, no model. A piece shorter than `min_words` words is glued back onto its
+    neighbour, so "X improves A, and B" stays whole when "B" alone says nothing.
+    """
+    parts = [p.strip(" ,.;") for p in _CLAUSE.split(strip_markers(sentence))]
+    claims: list[str] = []
+    for part in parts:
+        if not part:
+            continue
+        if claims and _word_count(part) < min_words:
+            claims[-1] = f"{claims[-1]}, {part}"
+        elif claims and _word_count(claims[-1]) < min_words:
+            claims[-1] = f"{claims[-1]}, {part}"
+        else:
+            claims.append(part)
+    return claims
+
+
+# -- verdicts --------------------------------------------------------------------------------
+
+
+class CitationVerdict(BaseModel):
+    """One [n] on one sentence."""
+
+    number: int = Field(description="The marker number.")
+    paper_id: str | None = Field(description="Cited paper; None when [n] matches no citation.")
+    supports: bool = Field(description="The cited abstract alone supports the sentence.")
+    precise: bool = Field(description="Counts towards citation precision (see module doc).")
+
+
+class SentenceVerdict(BaseModel):
+    """One answer sentence and what its citations do for it."""
+
+    sentence: str
+    citations: list[CitationVerdict] = Field(default_factory=list)
+    supported: bool = Field(description="The cited abstracts together support the sentence.")
+
+
+class ClaimVerdict(BaseModel):
+    """One atomic claim and the retrieved abstract that supports it, if any."""
+
+    claim: str
+    supported: bool
+    supported_by: str | None = Field(default=None, description="First supporting paper id.")
+
+
+class QuestionScore(BaseModel):
+    """Every metric of one answer, with the verdicts behind them. None: not applicable."""
+
+    answerable: bool
+    abstained: bool
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    faithfulness: float | None = None
+    retrieval_hit: bool | None = None
+    retrieval_recall: float | None = None
+    sentences: list[SentenceVerdict] = Field(default_factory=list)
+    claims: list[ClaimVerdict] = Field(default_factory=list)
+
+
+class Metrics(BaseModel):
+    """Aggregate of a run: macro averages over questions where each metric applies."""
+
+    n_questions: int = 0
+    n_answerable: int = 0
+    n_unanswerable: int = 0
+    n_answered: int = Field(default=0, description="Questions not abstained on.")
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    faithfulness: float | None = None
+    abstention_accuracy: float | None = Field(
+        default=None, description="Unanswerable questions: share correctly refused."
+    )
+    false_abstention: float | None = Field(
+        default=None, description="Answerable questions: share wrongly refused (lower is better)."
+    )
+    retrieval_hit: float | None = None
+    retrieval_recall: float | None = None
+    n_sentences: int = 0
+    n_citations: int = 0
+    n_claims: int = 0
+
+
+# Which way is better, for comparisons and plots.
+LOWER_IS_BETTER = frozenset({"false_abstention"})
+RATE_METRICS = (
+    "citation_recall",
+    "citation_precision",
+    "faithfulness",
+    "abstention_accuracy",
+    "false_abstention",
+    "retrieval_hit",
+    "retrieval_recall",
+)
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+def _evidence_by_paper(answer: Answer) -> dict[str, str]:
+    """Abstract of every source (snippet when the abstract is missing)."""
+    evidence = {hit.paper_id: hit.abstract or hit.snippet for hit in answer.sources}
+    for citation in answer.citations:
+        evidence.setdefault(citation.paper_id, citation.snippet)
+    return evidence
+
+
+def _score_sentence(
+    sentence: str, answer: Answer, evidence: dict[str, str], judge: Judge
+) -> SentenceVerdict:
+    by_number = {c.number: c.paper_id for c in answer.citations}
+    numbers = cited_numbers(sentence)
+    claim = strip_markers(sentence)
+    ids = [by_number.get(n) for n in numbers]
+    texts = [evidence.get(pid, "") if pid else "" for pid in ids]
+    asked = [i for i, t in enumerate(texts) if t]
+    replies = judge.supports_many([(claim, texts[i]) for i in asked]) if asked else []
+    alone = [False] * len(texts)
+    for i, reply in zip(asked, replies, strict=True):
+        alone[i] = reply
+    if any(alone):
+        joint = True
+    elif len([t for t in texts if t]) > 1:
+        joint = judge.supports(claim, "\n\n".join(t for t in texts if t))
+    else:
+        joint = False
+    verdicts = []
+    for i, (number, pid) in enumerate(zip(numbers, ids, strict=True)):
+        precise = alone[i]
+        if joint and not precise and pid is not None:
+            rest = [t for j, t in enumerate(texts) if j != i and t]
+            precise = not rest or not judge.supports(claim, "\n\n".join(rest))
+        verdicts.append(
+            CitationVerdict(number=number, paper_id=pid, supports=alone[i], precise=precise)
+        )
+    return SentenceVerdict(sentence=sentence, citations=verdicts, supported=joint)
+
+
+def _score_claims(sentences: Iterable[str], answer: Answer, judge: Judge) -> list[ClaimVerdict]:
+    sources = [(h.paper_id, h.abstract or h.snippet) for h in answer.sources]
+    out = []
+    for sentence in sentences:
+        for claim in split_claims(sentence):
+            supporter = next(
+                (pid for pid, text in sources if text and judge.supports(claim, text)), None
+            )
+            out.append(
+                ClaimVerdict(claim=claim, supported=supporter is not None, supported_by=supporter)
+            )
+    return out
+
+
+def _retrieved_ids(answer: Answer) -> list[str]:
+    hits = answer.sources or (answer.nearest if answer.abstained else [])
+    return [h.paper_id for h in hits]
+
+
+def score_answer(
+    answer: Answer, question: EvalQuestion, judge: Judge, *, min_words: int = MIN_WORDS
+) -> QuestionScore:
+    """Score one answer against its gold question with `judge`.
+
+    An abstention gets no grounding metrics (nothing was claimed). An answer with no sentence
+    above `min_words` words gets none either. Retrieval is scored whenever `relevant_ids` is
+    given, on the sources the model saw (on an abstention: the nearest papers it named).
+    """
+    score = QuestionScore(answerable=question.answerable, abstained=answer.abstained)
+    if question.relevant_ids:
+        found = set(_retrieved_ids(answer)) & set(question.relevant_ids)
+        score.retrieval_hit = bool(found)
+        score.retrieval_recall = len(found) / len(set(question.relevant_ids))
+    if answer.abstained:
+        return score
+    sentences = split_sentences(answer.text, min_words)
+    if not sentences:
+        return score
+    evidence = _evidence_by_paper(answer)
+    score.sentences = [_score_sentence(s, answer, evidence, judge) for s in sentences]
+    score.citation_recall = sum(v.supported for v in score.sentences) / len(score.sentences)
+    cites = [c for v in score.sentences for c in v.citations]
+    score.citation_precision = sum(c.precise for c in cites) / len(cites) if cites else None
+    score.claims = _score_claims(sentences, answer, judge)
+    if score.claims:
+        score.faithfulness = sum(c.supported for c in score.claims) / len(score.claims)
+    return score
+
+
+def _mean(values: Iterable[float | bool | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def aggregate(scores: list[QuestionScore]) -> Metrics:
+    """Macro averages: each question weighs the same.
+
+    A metric skips questions it does not apply to (None), and is None itself when it applies
+    to none.
+    """
+    answerable = [s for s in scores if s.answerable]
+    unanswerable = [s for s in scores if not s.answerable]
+    return Metrics(
+        n_questions=len(scores),
+        n_answerable=len(answerable),
+        n_unanswerable=len(unanswerable),
+        n_answered=sum(not s.abstained for s in scores),
+        citation_recall=_mean(s.citation_recall for s in scores),
+        citation_precision=_mean(s.citation_precision for s in scores),
+        faithfulness=_mean(s.faithfulness for s in scores),
+        abstention_accuracy=_mean(s.abstained for s in unanswerable),
+        false_abstention=_mean(s.abstained for s in answerable),
+        retrieval_hit=_mean(s.retrieval_hit for s in scores),
+        retrieval_recall=_mean(s.retrieval_recall for s in scores),
+        n_sentences=sum(len(s.sentences) for s in scores),
+        n_citations=sum(len(v.citations) for s in scores for v in s.sentences),
+        n_claims=sum(len(s.claims) for s in scores),
+    )

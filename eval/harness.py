@@ -1,0 +1,143 @@
+"""Run an assistant over a question set, score every answer, and collect a `RunReport`.
+
+The harness only needs something with `.ask(question) -> rag.types.Answer` and a `Judge`, so
+tests drive it with fakes and the CLI with the real `rag.Assistant`.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from eval.grounding import MIN_WORDS, Metrics, QuestionScore, aggregate, score_answer
+from eval.judges import Judge
+from eval.questions import EvalQuestion
+from paperchat.errors import PaperchatError
+from rag.types import Answer
+
+DEFAULT_SEED = 0
+_SECRET_FIELDS = {"openai_api_key", "api_token", "ui_auth"}
+_VERSIONED = ("paperchat", "llama-index-core", "chromadb", "xllamacpp", "pydantic")
+
+
+class AsksQuestions(Protocol):
+    """What the harness needs from an assistant."""
+
+    def ask(self, question: str) -> Answer:
+        """Answer one question."""
+        ...
+
+
+class QuestionResult(BaseModel):
+    """One question, the answer it got, and its scores."""
+
+    id: str
+    question: EvalQuestion
+    answer: Answer | None = Field(default=None, description="None when asking failed.")
+    score: QuestionScore | None = None
+    error: str | None = Field(default=None, description="Why asking failed, if it did.")
+
+
+class RunMeta(BaseModel):
+    """Everything needed to reproduce or explain a run."""
+
+    created_at: str
+    dataset: str
+    dataset_sha256: str = ""
+    seed: int = DEFAULT_SEED
+    llm: str = Field(default="", description="Answering backend.")
+    judge: dict[str, Any] = Field(default_factory=dict)
+    min_words: int = MIN_WORDS
+    settings: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    command: str = ""
+
+
+class RunReport(BaseModel):
+    """A whole run: metadata, the aggregate metrics, and every question."""
+
+    meta: RunMeta
+    metrics: Metrics
+    questions: list[QuestionResult]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and (if already loaded) torch's generators."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy comes with chromadb
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, the platform and the packages that shape the numbers."""
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def public_settings(settings: Any) -> dict[str, Any]:
+    """Settings as JSON, secrets left out."""
+    dumped: dict[str, Any] = settings.model_dump(mode="json", exclude=_SECRET_FIELDS)
+    return dumped
+
+
+def run_questions(
+    assistant: AsksQuestions,
+    judge: Judge,
+    questions: list[EvalQuestion],
+    *,
+    min_words: int = MIN_WORDS,
+    on_done: Callable[[QuestionResult], None] | None = None,
+) -> list[QuestionResult]:
+    """Ask and score every question in order.
+
+    A `PaperchatError` from one question is recorded on that question and the run goes on;
+    anything else stops the run.
+    """
+    results = []
+    for question in questions:
+        try:
+            answer = assistant.ask(question.question)
+        except PaperchatError as err:
+            result = QuestionResult(id=question.id, question=question, error=str(err))
+        else:
+            score = score_answer(answer, question, judge, min_words=min_words)
+            result = QuestionResult(id=question.id, question=question, answer=answer, score=score)
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def build_report(results: list[QuestionResult], meta: RunMeta) -> RunReport:
+    """Aggregate the scored questions (failed ones are left out of the metrics)."""
+    scores = [r.score for r in results if r.score is not None]
+    return RunReport(meta=meta, metrics=aggregate(scores), questions=results)
+
+
+def now_stamp() -> str:
+    """UTC timestamp for run folder names: 20260101-120000."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def now_iso() -> str:
+    """UTC timestamp for the report."""
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,158 @@
+"""Citation markers: map the answer's `[n]` to sources, renumber, drop strays, flag uncited text.
+
+The model sees sources `[1]`..`[n]`. Its answer may write `[2]`, `[1, 3]`, `[1][3]`, `[1-2]` or
+`[Source 2]`. `MarkerRewriter` rewrites those markers as text streams in: numbers that point to a
+source are renumbered in order of first use (the first source cited becomes `[1]`), numbers that
+point to no source are removed and counted. It works on deltas, so the streamed text and the final
+answer text are the same. `rewrite_markers` is the one-shot form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag.evidence import Evidence
+from rag.text import split_sentences
+from rag.types import Citation
+
+_NUMBER = r"(?:sources?\s*)?\d+"
+_SEPARATOR = r"\s*(?:,|;|-|–|and)\s*"
+MARKER = re.compile(rf"\[\s*{_NUMBER}(?:{_SEPARATOR}{_NUMBER})*\s*\]", re.IGNORECASE)
+"""A citation marker as a model writes it: `[1]`, `[1, 2]`, `[1-3]`, `[Source 2]`."""
+
+_MAYBE_MARKER = re.compile(r"\[[\w\s,;\-–]{0,40}", re.IGNORECASE)
+_RANGE = re.compile(r"(\d+)\s*[-–]\s*(?:sources?\s*)?(\d+)", re.IGNORECASE)
+_LEADING_MARKERS = re.compile(rf"^((?:{MARKER.pattern}\s*)+)(.*)$", re.IGNORECASE | re.DOTALL)
+_PUNCTUATION = ".,;:!?)"
+_MAX_RANGE = 20
+
+
+def marker_numbers(marker: str) -> list[int]:
+    """The numbers a marker names, ranges expanded: `[1-3]` -> 1, 2, 3; `[2, 5]` -> 2, 5."""
+    numbers: list[int] = []
+    rest = marker
+    for match in _RANGE.finditer(marker):
+        low, high = int(match.group(1)), int(match.group(2))
+        if low <= high <= low + _MAX_RANGE:
+            numbers.extend(range(low, high + 1))
+            rest = rest.replace(match.group(0), " ", 1)
+    numbers.extend(int(n) for n in re.findall(r"\d+", rest))
+    return numbers
+
+
+@dataclass
+class MarkerRewriter:
+    """Rewrites citation markers in streamed text; see the module docstring.
+
+    Feed deltas with `feed` and call `finish` once; each returns the text that is safe to show.
+    Text that might still become a marker (`[1, `) is held back until it is complete.
+    """
+
+    n_sources: int
+    order: list[int] = field(default_factory=list)
+    """Source numbers as the prompt gave them, in order of first use: `order[0]` is the new [1]."""
+    dropped: int = 0
+    """Marker numbers that pointed to no source (removed from the text)."""
+    _pending: str = ""
+    _space: str = ""
+    _after_drop: bool = False
+
+    def feed(self, text: str) -> str:
+        """Consume a delta; return the rewritten text that can be shown now."""
+        return "".join(self._push(char) for char in text)
+
+    def finish(self) -> str:
+        """Flush held-back text at the end of the stream."""
+        out = self._literal(self._pending) if self._pending else ""
+        self._pending = ""
+        if not self._after_drop:
+            out += self._space
+        self._space = ""
+        return out
+
+    def _push(self, char: str) -> str:
+        if self._pending:
+            self._pending += char
+            if char == "]":
+                marker, self._pending = self._pending, ""
+                return self._marker(marker) if MARKER.fullmatch(marker) else self._literal(marker)
+            if _MAYBE_MARKER.fullmatch(self._pending):
+                return ""
+            held, self._pending = self._pending[:-1], ""
+            return self._literal(held) + self._push(char)
+        if char == "[":
+            self._pending = char
+            return ""
+        if char.isspace():
+            self._space += char
+            return ""
+        return self._literal(char)
+
+    def _literal(self, text: str) -> str:
+        space = self._space
+        if self._after_drop:
+            space = "" if text[:1] in _PUNCTUATION else space[:1]
+        self._space, self._after_drop = "", False
+        return space + text
+
+    def _marker(self, marker: str) -> str:
+        new_numbers: set[int] = set()
+        for number in marker_numbers(marker):
+            if 1 <= number <= self.n_sources:
+                if number not in self.order:
+                    self.order.append(number)
+                new_numbers.add(self.order.index(number) + 1)
+            else:
+                self.dropped += 1
+        if not new_numbers:
+            self._after_drop = True
+            return ""
+        return self._literal("[" + ", ".join(str(n) for n in sorted(new_numbers)) + "]")
+
+
+def rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], int]:
+    """Rewrite all markers of a finished answer: (text, source order, dropped marker count)."""
+    rewriter = MarkerRewriter(n_sources)
+    out = rewriter.feed(text) + rewriter.finish()
+    return out, rewriter.order, rewriter.dropped
+
+
+def answer_sentences(text: str) -> list[str]:
+    """Split an answer into sentences; markers after a full stop (`… LoRA. [2]`) stay with it."""
+    sentences: list[str] = []
+    for piece in split_sentences(text):
+        match = _LEADING_MARKERS.match(piece)
+        if match and sentences:
+            sentences[-1] = f"{sentences[-1]} {match.group(1).strip()}"
+            piece = match.group(2).strip()
+        if piece:
+            sentences.append(piece)
+    return sentences
+
+
+def uncited_sentences(text: str) -> list[str]:
+    """Sentences of the answer that carry no citation marker."""
+    return [s for s in answer_sentences(text) if not MARKER.search(s)]
+
+
+def build_citations(order: Sequence[int], evidence: Sequence[Evidence]) -> list[Citation]:
+    """One `Citation` per cited source, numbered as renumbered (`order[0]` is [1])."""
+    citations = []
+    for new_number, source_number in enumerate(order, start=1):
+        item = evidence[source_number - 1]
+        hit = item.hit
+        citations.append(
+            Citation(
+                number=new_number,
+                paper_id=hit.paper_id,
+                title=hit.title,
+                year=hit.year,
+                url=hit.url,
+                authors=list(hit.authors),
+                author_count=hit.author_count,
+                snippet=item.text,
+            )
+        )
+    return citations

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from paperchat.cli import app
+from paperchat.settings import Settings
+
+SOUL_ID = "p:d4ad722d7858ad37"
+
+
+@pytest.fixture
+def cli_env(settings: Settings, sample_store_settings: Settings, monkeypatch) -> None:
+    """The CLI reads its settings from the environment: point it at the sample store."""
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(sample_store_settings.data_dir))
+    monkeypatch.setenv("PAPERCHAT_MODEL_DIR", str(settings.model_dir))
+    monkeypatch.setenv("PAPERCHAT_LLM", "local")  # --llm must override it
+
+
+def test_ask_extractive_cites_the_soul_paper_with_numbered_references(cli_env):
+    result = CliRunner().invoke(app, ["ask", "What is SOUL?", "--llm", "extractive"])
+    assert result.exit_code == 0, result.output
+    answer, references = result.output.split("References:")
+    assert "SOUL" in answer
+    assert "[1]" in answer
+    assert "[1] SOUL: Unlocking the Power of Second-Order Optimization" in references
+
+
+def test_ask_json_for_an_out_of_corpus_question_is_an_abstention(cli_env):
+    result = CliRunner().invoke(
+        app, ["ask", "Who won the 2018 World Cup?", "--llm", "extractive", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["abstained"] is True
+    assert answer["citations"] == []
+    assert answer["text"].startswith("The corpus does not say")
+    assert len(answer["nearest"]) >= 1
+
+
+def test_chat_follow_up_uses_history_and_slash_commands_work(cli_env):
+    result = CliRunner().invoke(
+        app,
+        ["chat", "--llm", "extractive"],
+        input="What is SOUL?\nand how does it compare with first-order methods?\n/new\n/quit\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("References:") == 2
+    assert "(new conversation)" in result.output
+    assert "outperforms conventional first-order methods" in result.output
+
+
+def test_ask_error_is_one_line_and_exit_status_1(settings: Settings, monkeypatch):
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(app, ["ask", "What is SOUL?", "--llm", "openai"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ")
+    assert "OPENAI_API_KEY" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

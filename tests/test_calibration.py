@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.calibration import best_similarities, choose_threshold, separation
+from tests.answering_fakes import SOUL, FakeRetriever, make_hit
+
+
+def test_threshold_in_the_middle_of_a_clean_gap_separates_both_groups():
+    chosen = choose_threshold([0.55, 0.6, 0.72], [0.1, 0.2, 0.25])
+    assert chosen.threshold == 0.4
+    assert (chosen.answered, chosen.abstained) == (1.0, 1.0)
+
+
+def test_overlapping_groups_get_the_best_balanced_accuracy():
+    chosen = choose_threshold([0.3, 0.5, 0.6, 0.7], [0.1, 0.2, 0.35, 0.4])
+    assert chosen.balanced_accuracy == pytest.approx(0.875)
+    assert 0.4 < chosen.threshold <= 0.5
+
+
+def test_separation_counts_answered_and_abstained_shares():
+    result = separation([0.5, 0.2], [0.1, 0.4], 0.3)
+    assert (result.answered, result.abstained) == (0.5, 0.5)
+
+
+def test_best_similarities_take_the_best_hit_and_zero_without_dense_hits():
+    hits = [make_hit("a", "A", "x.", similarity=0.2), SOUL]
+    assert best_similarities(FakeRetriever(hits), ["q"]) == [0.8]
+    no_dense = [make_hit("b", "B", "y.", similarity=None)]
+    assert best_similarities(FakeRetriever(no_dense), ["q"]) == [0.0]
+
+
+def test_choose_threshold_needs_two_distinct_values():
+    with pytest.raises(ValueError):
+        choose_threshold([0.5], [0.5])

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.citations import (
+    MarkerRewriter,
+    answer_sentences,
+    build_citations,
+    marker_numbers,
+    rewrite_markers,
+    uncited_sentences,
+)
+from rag.evidence import select_evidence
+from tests.answering_fakes import DEFT, SOUL
+
+
+@pytest.mark.parametrize(
+    ("marker", "numbers"),
+    [
+        ("[2]", [2]),
+        ("[1, 3]", [1, 3]),
+        ("[1,3]", [1, 3]),
+        ("[1-3]", [1, 2, 3]),
+        ("[1–2]", [1, 2]),
+        ("[Source 2]", [2]),
+        ("[2 and 4]", [2, 4]),
+    ],
+)
+def test_marker_numbers_expand_lists_ranges_and_source_prefix(marker: str, numbers: list[int]):
+    assert marker_numbers(marker) == numbers
+
+
+def test_markers_are_renumbered_in_order_of_first_use():
+    text, order, dropped = rewrite_markers("SOUL unlearns [3]. DEFT prunes [1]. Both [3][1].", 3)
+    assert text == "SOUL unlearns [1]. DEFT prunes [2]. Both [1][2]."
+    assert order == [3, 1]
+    assert dropped == 0
+
+
+def test_grouped_and_range_markers_are_renumbered_and_sorted():
+    text, order, _ = rewrite_markers("A [2, 1]. B [1-3].", 3)
+    assert text == "A [1, 2]. B [1, 2, 3]."
+    assert order == [2, 1, 3]
+
+
+def test_markers_pointing_to_no_source_are_removed_and_counted():
+    text, order, dropped = rewrite_markers("Claim [7]. Other [0] claim [2].", 2)
+    assert text == "Claim. Other claim [1]."
+    assert order == [2]
+    assert dropped == 2
+
+
+def test_partly_valid_group_keeps_the_valid_numbers():
+    text, order, dropped = rewrite_markers("Claim [1, 9].", 2)
+    assert text == "Claim [1]."
+    assert (order, dropped) == ([1], 1)
+
+
+def test_brackets_that_are_not_markers_stay_as_written():
+    text, order, dropped = rewrite_markers("An array a[i] and [sic] and [x", 2)
+    assert text == "An array a[i] and [sic] and [x"
+    assert (order, dropped) == ([], 0)
+
+
+def test_streamed_deltas_split_inside_markers_give_the_same_text_as_one_shot():
+    deltas = ["SOUL [", "2", ", 1", "] wins", " [5", "]. Done [1", "]."]
+    rewriter = MarkerRewriter(2)
+    streamed = "".join(rewriter.feed(d) for d in deltas) + rewriter.finish()
+    assert streamed == rewrite_markers("".join(deltas), 2)[0]
+    assert streamed == "SOUL [1, 2] wins. Done [2]."
+    assert rewriter.dropped == 1
+
+
+def test_rewriter_holds_back_an_unfinished_marker_until_it_closes():
+    rewriter = MarkerRewriter(3)
+    assert rewriter.feed("Fact [") == "Fact"
+    assert rewriter.feed("3") == ""
+    assert rewriter.feed("]") == " [1]"
+
+
+def test_markers_after_a_full_stop_belong_to_the_sentence_before():
+    assert answer_sentences("SOUL unlearns data. [1] It is fast [2].") == [
+        "SOUL unlearns data. [1]",
+        "It is fast [2].",
+    ]
+
+
+def test_sentences_without_any_marker_are_listed_as_uncited():
+    text = "SOUL unlearns data [1]. It is the best method ever. DEFT prunes, e.g. MLPs [2]."
+    assert uncited_sentences(text) == ["It is the best method ever."]
+
+
+def test_build_citations_numbers_by_first_use_and_carries_the_shown_evidence():
+    evidence = select_evidence("What is SOUL and DEFT?", [SOUL, DEFT], budget=400)
+    citations = build_citations([2, 1], evidence)
+    assert [c.number for c in citations] == [1, 2]
+    assert [c.paper_id for c in citations] == [DEFT.paper_id, SOUL.paper_id]
+    assert citations[0].snippet == evidence[1].text
+    assert citations[1].title == SOUL.title
+    assert citations[1].year == 2024
+    assert citations[1].url == SOUL.url

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from rag.citations import MARKER, rewrite_markers, uncited_sentences
+from rag.evidence import select_evidence
+from rag.extractive import extractive_answer
+from tests.answering_fakes import DEFT, SOUL
+
+
+def test_extractive_answer_quotes_the_relevant_sentence_with_its_source_number():
+    evidence = select_evidence("What is SOUL?", [DEFT, SOUL], budget=400)
+    text = extractive_answer(evidence)
+    assert "termed SOUL" in text
+    assert "[2]" in text  # SOUL is the second source
+    assert "DEFT" not in text
+
+
+def test_every_extractive_sentence_is_cited():
+    evidence = select_evidence("SOUL unlearning and DEFT activation density", [SOUL, DEFT], 400)
+    text = extractive_answer(evidence)
+    assert MARKER.search(text)
+    assert uncited_sentences(text) == []
+
+
+def test_extractive_answer_is_limited_in_length_and_spread_over_papers():
+    evidence = select_evidence("SOUL unlearning and DEFT activation density", [SOUL, DEFT], 400)
+    text = extractive_answer(evidence, max_sentences=3)
+    _, order, dropped = rewrite_markers(text, len(evidence))
+    assert len(MARKER.findall(text)) <= 3
+    assert sorted(order) == [1, 2]
+    assert dropped == 0
+
+
+def test_extractive_answer_is_empty_when_no_sentence_mentions_the_question():
+    evidence = select_evidence("Who won the 2018 World Cup?", [SOUL, DEFT], budget=400)
+    assert extractive_answer(evidence) == ""

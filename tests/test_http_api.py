@@ -1,0 +1,168 @@
+"""The OpenAI-compatible HTTP API, driven by the real `openai` client against a running app."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.fixtures.ui import ANSWER_TEXT, HITS, FakeBackends, start_server
+from ui.server import Access, BackgroundServer
+from ui.services import Services
+
+
+def client_for(server: BackgroundServer, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def test_chat_completion_returns_cited_answer_with_references_and_citations(
+    ui_server: BackgroundServer,
+) -> None:
+    reply = client_for(ui_server).chat.completions.create(
+        model="paperchat",
+        messages=[{"role": "user", "content": "How are concepts erased from diffusion models?"}],
+    )
+
+    message = reply.choices[0].message
+    assert message.content is not None
+    assert message.content.startswith(ANSWER_TEXT)
+    assert "References:\n[1] Erasing Concepts from Diffusion Models (2023)." in message.content
+    citations = (message.model_extra or {})["citations"]
+    assert [c["number"] for c in citations] == [1, 2]
+    assert [c["paper_id"] for c in citations] == [h.paper_id for h in HITS]
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_streamed_chat_completion_concatenates_to_the_answer_and_ends_with_citations(
+    ui_server: BackgroundServer,
+) -> None:
+    stream = client_for(ui_server).chat.completions.create(
+        model="paperchat-extractive",
+        messages=[{"role": "user", "content": "How are concepts erased?"}],
+        stream=True,
+    )
+    chunks = list(stream)
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith(ANSWER_TEXT)
+    assert "\n\nReferences:\n[1] " in text
+    content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(content_chunks) > 5  # streamed piece by piece, not in one block
+    final = chunks[-1]
+    assert final.choices[0].finish_reason == "stop"
+    assert [c["number"] for c in (final.model_extra or {})["citations"]] == [1, 2]
+
+
+def test_follow_up_passes_earlier_turns_without_references_as_history(
+    fake_services: Services, ui_server: BackgroundServer
+) -> None:
+    client_for(ui_server).chat.completions.create(
+        model="paperchat",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "How are concepts erased?"},
+            {"role": "assistant", "content": ANSWER_TEXT + "\n\nReferences:\n[1] Erasing ..."},
+            {"role": "user", "content": "And without retraining?"},
+        ],
+        extra_body={"k": 3, "year_from": 2023},
+    )
+
+    backends = fake_services._factory
+    assert isinstance(backends, FakeBackends)
+    call = backends.built["extractive"].calls[-1]
+    assert call["question"] == "And without retraining?"
+    assert call["history"] == [
+        {"role": "user", "content": "How are concepts erased?"},
+        {"role": "assistant", "content": ANSWER_TEXT},
+    ]
+    assert (call["k"], call["year_from"], call["year_to"]) == (3, 2023, None)
+
+
+def test_models_lists_paperchat_and_one_model_per_backend(ui_server: BackgroundServer) -> None:
+    ids = [m.id for m in client_for(ui_server).models.list()]
+
+    assert ids == ["paperchat", "paperchat-extractive", "paperchat-local", "paperchat-tiny"]
+
+
+def test_unknown_model_is_a_404_naming_the_served_models(ui_server: BackgroundServer) -> None:
+    with pytest.raises(openai.NotFoundError, match="paperchat-extractive"):
+        client_for(ui_server).chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def test_unreachable_llm_is_a_503_that_points_to_the_extractive_model(
+    ui_server: BackgroundServer,
+) -> None:
+    with pytest.raises(openai.InternalServerError, match="paperchat-extractive") as caught:
+        client_for(ui_server).chat.completions.create(
+            model="paperchat-local", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == 503
+
+
+def test_healthz_reports_ready_with_corpus_counts(ui_server: BackgroundServer) -> None:
+    response = httpx.get(f"{ui_server.url}/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+    assert response.json()["papers"] == 445
+
+
+def test_healthz_is_503_while_the_model_and_index_are_prepared(
+    fake_services: Services,
+) -> None:
+    waiting = Services(fake_services.settings, FakeBackends(), backends=["extractive"])
+    server = start_server(waiting)
+    try:
+        response = httpx.get(f"{server.url}/healthz")
+        refused = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "paperchat", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    finally:
+        server.stop()
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "preparing"
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "not_ready"
+
+
+@pytest.fixture
+def token_server(fake_services: Services) -> BackgroundServer:
+    access = Access(page_auth=None, api_token="s3cret-token", api_token_required=True)
+    server = start_server(fake_services, access)
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+def test_configured_bearer_token_is_required_for_v1(token_server: BackgroundServer) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        client_for(token_server, key="wrong").models.list()
+    no_header = httpx.get(f"{token_server.url}/v1/models")
+
+    ids = [m.id for m in client_for(token_server, key="s3cret-token").models.list()]
+
+    assert no_header.status_code == 401
+    assert "paperchat" in ids
+
+
+def test_healthz_needs_no_token(token_server: BackgroundServer) -> None:
+    assert httpx.get(f"{token_server.url}/healthz").status_code == 200
+
+
+def test_non_local_bind_without_configured_token_refuses_every_api_call(
+    fake_services: Services,
+) -> None:
+    access = Access(page_auth=("ann", "pw"), api_token=None, api_token_required=True)
+    server = start_server(fake_services, access)
+    try:
+        response = httpx.get(
+            f"{server.url}/v1/models", headers={"Authorization": "Bearer anything"}
+        )
+    finally:
+        server.stop()
+
+    assert response.status_code == 401
+    assert "PAPERCHAT_API_TOKEN" in response.json()["error"]["message"]

@@ -1,0 +1,228 @@
+"""The page in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+Needs `apt-get install -y chromium` (the Playwright Python package is a dev dependency; its
+own browser download is not used). Screenshots go to `test-artifacts/` at the repo root.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paperchat.settings import Settings
+from tests.fixtures.ui import ANSWER_TEXT, FakeBackends, FakeCorpus, make_services, start_server
+from ui.server import BackgroundServer
+from ui.services import Services
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WAIT_MS = 60_000  # generous: two CPU cores shared with other test runs
+
+if True:  # playwright is a dev dependency; say how to get it rather than erroring on import
+    playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail("browser tests need Debian's Chromium: apt-get install -y chromium")
+    with playwright_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A Playwright page on one server, with the helpers the tests share."""
+
+    def __init__(self, browser: object, server: BackgroundServer) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(WAIT_MS)
+        self.outside: list[str] = []
+        self.page.route("**/*", self._only_local)
+        self.page.goto(server.url, wait_until="load")
+        self.page.locator("#pc-question textarea").wait_for()
+
+    def _only_local(self, route: object) -> None:
+        url = route.request.url  # type: ignore[attr-defined]
+        if url.startswith(("http://127.0.0.1:", "http://localhost:")):
+            route.continue_()  # type: ignore[attr-defined]
+        else:
+            self.outside.append(url)
+            route.abort()  # type: ignore[attr-defined]
+
+    def ask(self, question: str) -> None:
+        self.page.locator("#pc-question textarea").fill(question)
+        self.page.locator("#pc-ask").click()
+
+    def bot_messages(self) -> object:
+        return self.page.locator('#pc-chat [data-testid="bot"]')
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser: object) -> Iterator[object]:
+    pages: list[Page] = []
+    servers: list[BackgroundServer] = []
+
+    def _open(services: Services) -> Page:
+        server = start_server(services)
+        servers.append(server)
+        pages.append(Page(browser, server))
+        return pages[-1]
+
+    yield _open
+    for page in pages:
+        page.close()
+    for server in servers:
+        server.stop()
+
+
+def test_question_streams_an_answer_whose_marker_links_to_its_source_card(
+    settings: Settings, open_page: object
+) -> None:
+    gate = threading.Event()
+    view: Page = open_page(make_services(settings, backends=FakeBackends(gate=gate)))  # type: ignore[operator]
+
+    view.ask("How are concepts erased from diffusion models?")
+    first_half = ANSWER_TEXT.split(" [1]")[0][:40]
+    view.page.locator('#pc-chat [data-testid="bot"]', has_text=first_half).wait_for()
+    streaming_markers = view.page.locator("#pc-chat a.pc-cite").count()
+    gate.set()
+    marker = view.page.locator("#pc-chat a.pc-cite").first
+    marker.wait_for()
+
+    assert streaming_markers == 0  # half an answer was shown before the rest arrived
+    assert marker.inner_text() == "[1]"
+    assert marker.get_attribute("href") == "#src-1-1"
+    card = view.page.locator("#pc-sources #src-1-1")
+    card.wait_for()
+    assert card.is_visible()
+    assert "Erasing Concepts from Diffusion Models" in card.inner_text()
+    assert "cross-attention layers to erase a concept" in card.locator("mark").inner_text()
+    marker.click()
+    view.page.locator("#src-1-1.pc-flash").wait_for()  # the click scrolled to and lit the card
+    assert view.outside == []
+    view.shot("ui-fake.png")
+
+
+def test_example_question_on_the_empty_chat_is_answered_when_clicked(
+    settings: Settings, open_page: object
+) -> None:
+    view: Page = open_page(make_services(settings))  # type: ignore[operator]
+
+    view.page.get_by_text("How can a concept be erased from a text-to-image diffusion model?").click()
+    view.page.locator("#pc-chat a.pc-cite").first.wait_for()
+
+    user = view.page.locator('#pc-chat [data-testid="user"]').first.inner_text()
+    assert user.strip() == "How can a concept be erased from a text-to-image diffusion model?"
+
+
+def test_unreachable_llm_shows_a_message_and_the_extractive_answer_on_request(
+    settings: Settings, open_page: object
+) -> None:
+    view: Page = open_page(make_services(settings, default="local"))  # type: ignore[operator]
+
+    view.ask("How are concepts erased?")
+    view.page.locator("#pc-chat", has_text="is unreachable").wait_for()
+    retry = view.page.locator("#pc-retry")
+    retry.wait_for()
+    retry.click()
+    view.page.locator("#pc-chat a.pc-cite").first.wait_for()
+
+    assert view.page.locator("#pc-chat", has_text="is unreachable").count() == 0
+    assert view.page.locator("#pc-backend input").input_value() == "extractive"
+
+
+def test_new_chat_clears_the_conversation_and_the_sources(
+    settings: Settings, open_page: object
+) -> None:
+    view: Page = open_page(make_services(settings))  # type: ignore[operator]
+    view.ask("How are concepts erased?")
+    view.page.locator("#pc-chat a.pc-cite").first.wait_for()
+
+    view.page.locator("#pc-new").click()
+    view.page.locator("#pc-sources .pc-empty").wait_for()
+
+    assert view.page.locator('#pc-chat [data-testid="bot"]').count() == 0
+    assert view.page.locator("#pc-sources .pc-card").count() == 0
+
+
+def test_page_says_it_is_preparing_until_the_model_and_index_are_ready(
+    settings: Settings, open_page: object
+) -> None:
+    services = make_services(settings, prepare=False)
+    view: Page = open_page(services)  # type: ignore[operator]
+    preparing = view.page.locator("#pc-status", has_text="Preparing").is_visible()
+
+    services.prepare()
+    view.page.locator("#pc-status", has_text="Ready: ask about 445 papers").wait_for()
+
+    assert preparing
+
+
+def test_uploaded_file_is_ingested_and_its_rejected_records_listed(
+    settings: Settings, open_page: object, tmp_path: Path
+) -> None:
+    services = make_services(settings)
+    view: Page = open_page(services)  # type: ignore[operator]
+    upload = tmp_path / "my papers.jsonl"
+    upload.write_text('{"id": "1", "title": "T", "abstract": "A."}\n', encoding="utf-8")
+
+    view.page.get_by_role("tab", name="Corpus").click()
+    assert "445" in view.page.locator("#pc-corpus").inner_text()
+    view.page.locator("#pc-upload input[type=file]").set_input_files(str(upload))
+    view.page.locator("#pc-ingest", has_text="2 added").wait_for()
+
+    assert isinstance(services.corpus, FakeCorpus)
+    [stored] = services.corpus.ingested
+    assert stored.name.endswith("_my_papers.jsonl")
+    assert "abstract is empty" in view.page.locator("#pc-rejected").inner_text()
+
+
+@pytest.mark.slow
+def test_real_extractive_assistant_answers_from_the_sample_corpus_in_the_browser(
+    sample_store_settings: Settings, open_page: object, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from ui.wiring import real_services
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    services = real_services(sample_store_settings.model_copy(update={"llm": "extractive"}))
+    services.prepare()
+    assert services.state == "ready", services.message
+    view: Page = open_page(services)  # type: ignore[operator]
+
+    view.ask("How can a concept be erased from a text-to-image diffusion model?")
+    marker = view.page.locator("#pc-chat a.pc-cite").first
+    marker.wait_for()
+
+    card = view.page.locator(f"#pc-sources {marker.get_attribute('href')}")
+    card.wait_for()
+    assert card.is_visible()
+    assert card.locator(".pc-card-title").inner_text().strip()
+    view.shot("ui.png")

@@ -1,0 +1,117 @@
+"""Chat turns as the page runs them (controller level, with fake assistants)."""
+
+from __future__ import annotations
+
+import threading
+
+from paperchat.settings import Settings
+from tests.fixtures.ui import ANSWER_TEXT, FakeBackends, make_services
+from ui.chat import AskOptions, ChatController, ChatState, make_options
+from ui.services import Services
+
+
+def run(controller: ChatController, question: str, state: ChatState, **options: object):
+    return list(controller.ask(question, [], state, AskOptions(**options)))  # type: ignore[arg-type]
+
+
+def test_answer_streams_in_growing_pieces_then_shows_linked_markers(settings: Settings) -> None:
+    views = run(ChatController(make_services(settings)), "How are concepts erased?", ChatState())
+
+    partial = [v.messages[-1]["content"] for v in views[:-1]]
+    assert len(partial) > 5
+    assert all(len(a) < len(b) for a, b in zip(partial, partial[1:], strict=False))
+    final = views[-1]
+    assert final.messages[0] == {"role": "user", "content": "How are concepts erased?"}
+    assert 'href="#src-1-1"' in final.messages[-1]["content"]
+    assert 'id="src-1-2"' in final.sources_html
+
+
+def test_follow_up_question_gets_the_earlier_turn_as_history(settings: Settings) -> None:
+    services = make_services(settings)
+    controller = ChatController(services)
+    state = ChatState()
+
+    run(controller, "How are concepts erased?", state)
+    views = run(controller, "Without retraining?", state)
+
+    backends = services._factory
+    assert isinstance(backends, FakeBackends)
+    calls = backends.built["extractive"].calls
+    assert calls[0]["history"] == []
+    assert calls[1]["history"] == [
+        {"role": "user", "content": "How are concepts erased?"},
+        {"role": "assistant", "content": ANSWER_TEXT},
+    ]
+    assert 'href="#src-2-1"' in views[-1].messages[-1]["content"]  # second turn's own cards
+    assert views[-1].sources_html.index("Q2:") < views[-1].sources_html.index("Q1:")
+
+
+def test_controls_reach_the_assistant(settings: Settings) -> None:
+    services = make_services(settings)
+    options = make_options(3, "2024", "2021", "extractive")
+
+    list(ChatController(services).ask("q", [], ChatState(), options))
+
+    backends = services._factory
+    assert isinstance(backends, FakeBackends)
+    call = backends.built["extractive"].calls[0]
+    assert (call["k"], call["year_from"], call["year_to"]) == (3, 2021, 2024)
+
+
+def test_any_year_means_no_filter() -> None:
+    options = make_options(5, "any", None, "")
+
+    assert (options.year_from, options.year_to, options.backend) == (None, None, None)
+
+
+def test_unreachable_llm_shows_a_message_and_offers_the_extractive_answer(
+    settings: Settings,
+) -> None:
+    services = make_services(settings, default="local")  # the fake local server is down
+    controller = ChatController(services)
+    state = ChatState()
+
+    failed = run(controller, "How are concepts erased?", state)[-1]
+
+    assert failed.offer_extractive
+    assert "unreachable" in failed.messages[-1]["content"]
+    assert "refused the connection" in failed.messages[-1]["content"]
+    assert state.failed_question == "How are concepts erased?"
+
+    retried = list(controller.retry_extractive(failed.messages, state, AskOptions()))[-1]
+
+    assert not retried.offer_extractive
+    assert [m["role"] for m in retried.messages] == ["user", "assistant"]
+    assert 'class="pc-cite"' in retried.messages[-1]["content"]
+
+
+def test_blank_question_changes_nothing(settings: Settings) -> None:
+    views = run(ChatController(make_services(settings)), "   ", ChatState())
+
+    assert len(views) == 1
+    assert views[0].messages == []
+
+
+def test_question_asked_during_start_up_waits_and_says_so(settings: Settings) -> None:
+    services = Services(settings, FakeBackends(), backends=["extractive"])
+    steps = ChatController(services).ask("q", [], ChatState(), AskOptions())
+
+    first = next(steps)
+    assert "Still preparing" in first.messages[-1]["content"]
+    threading.Timer(0.05, services.prepare).start()
+    rest = list(steps)
+
+    assert 'class="pc-cite"' in rest[-1].messages[-1]["content"]
+
+
+def test_failed_start_up_is_reported_in_the_chat(settings: Settings) -> None:
+    def broken(backend: str) -> object:
+        raise RuntimeError("no store at /nowhere")
+
+    services = Services(settings, broken, backends=["extractive"])  # type: ignore[arg-type]
+    services.prepare()
+
+    views = run(ChatController(services), "q", ChatState())
+
+    assert services.state == "failed"
+    assert "no store at /nowhere" in views[-1].messages[-1]["content"]

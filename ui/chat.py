@@ -1,0 +1,183 @@
+"""One chat turn: stream an answer into the chat, then link its markers and add its source cards.
+
+`ChatController.ask` is a generator of `ChatView`s (what the page shows after each step); the
+Gradio event in `ui.app` only unpacks them. Each browser session has its own `ChatState`
+(held in `gr.State`); the assistants behind `Services` are shared.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
+from rag.types import Answer
+from ui.render import answer_markdown, sources_panel, turn_sources
+from ui.services import Services
+
+EXAMPLE_QUESTIONS: tuple[str, ...] = (
+    "How can a concept be erased from a text-to-image diffusion model?",
+    "Which methods make fine-tuning of large pre-trained models parameter-efficient?",
+    "Is machine unlearning enough for content regulation in generative AI?",
+    "How sensitive is continual learning to its hyperparameters?",
+)
+
+Message = dict[str, Any]
+
+
+@dataclass
+class ChatState:
+    """One browser session's conversation.
+
+    Attributes:
+        history: Plain-text turns (`{"role", "content"}`) passed to the assistant for
+            follow-up questions.
+        sections: HTML of the sources of each answered question, oldest first.
+        failed_question: The question whose answer failed because the LLM was unreachable
+            (offered again with the extractive backend).
+    """
+
+    history: list[dict[str, str]] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    failed_question: str | None = None
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """The controls next to the chat."""
+
+    k: int | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    backend: str | None = None
+
+
+@dataclass
+class ChatView:
+    """What the page shows after one step of a turn."""
+
+    messages: list[Message]
+    sources_html: str
+    state: ChatState
+    offer_extractive: bool = False
+
+
+def unreachable_message(err: PaperchatError, backend: str) -> str:
+    """Return the chat message shown when the LLM cannot be reached."""
+    return (
+        f"**The language model ({html.escape(backend)}) is unreachable.**\n\n"
+        f"{html.escape(str(err))}\n\n"
+        "You can still get an answer built from the papers' own sentences: press "
+        "**Answer extractively** below (this also switches the backend to *extractive*)."
+    )
+
+
+class ChatController:
+    """Runs chat turns against the shared services."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def ask(
+        self,
+        question: str,
+        messages: list[Message],
+        state: ChatState,
+        options: AskOptions,
+    ) -> Iterator[ChatView]:
+        """Answer `question`, yielding the chat after every streamed piece."""
+        question = question.strip()
+        if not question:
+            yield ChatView(list(messages), sources_panel(state.sections), state)
+            return
+        state.failed_question = None
+        pending: Message = {"role": "assistant", "content": ""}
+        shown = [*messages, {"role": "user", "content": question}, pending]
+
+        def view(offer: bool = False) -> ChatView:
+            return ChatView(
+                [*shown[:-1], dict(pending)], sources_panel(state.sections), state, offer
+            )
+
+        if not self.services.wait_ready(0):
+            pending["content"] = (
+                "*Still preparing the model and the index; the answer follows as soon as "
+                "they are ready…*"
+            )
+            yield view()
+            self.services.wait_ready()
+        if self.services.state == "failed":
+            pending["content"] = f"**Cannot answer:** {html.escape(self.services.message)}"
+            yield view()
+            return
+        backend = options.backend or self.services.default_backend
+        answer: Answer | None = None
+        try:
+            assistant = self.services.assistant(backend)
+            text = ""
+            for item in assistant.stream(
+                question,
+                history=list(state.history) or None,
+                k=options.k,
+                year_from=options.year_from,
+                year_to=options.year_to,
+            ):
+                if isinstance(item, Answer):
+                    answer = item
+                    break
+                text += item
+                pending["content"] = html.escape(text)
+                yield view()
+        except (LLMUnavailable, ModelUnavailable) as err:
+            state.failed_question = question
+            pending["content"] = unreachable_message(err, backend)
+            yield view(offer=backend != "extractive")
+            return
+        except PaperchatError as err:
+            pending["content"] = f"**Could not answer:** {html.escape(str(err))}"
+            yield view()
+            return
+        if answer is None:
+            pending["content"] = "**Could not answer:** the assistant returned no answer."
+            yield view()
+            return
+        turn = len(state.sections) + 1
+        pending["content"] = answer_markdown(answer, turn)
+        state.sections.append(turn_sources(answer, turn))
+        state.history.extend(
+            [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+        )
+        yield view()
+
+    def retry_extractive(
+        self, messages: list[Message], state: ChatState, options: AskOptions
+    ) -> Iterator[ChatView]:
+        """Ask the failed question again with the extractive backend (replacing the failure)."""
+        question = state.failed_question
+        if not question:
+            yield ChatView(list(messages), sources_panel(state.sections), state)
+            return
+        kept = messages[:-2] if len(messages) >= 2 else []
+        extractive = AskOptions(options.k, options.year_from, options.year_to, "extractive")
+        yield from self.ask(question, kept, state, extractive)
+
+
+def to_year(value: float | int | str | None) -> int | None:
+    """Return a year from a year control; blank, "any" or anything not a year means no filter."""
+    text = str(value).strip() if value is not None else ""
+    if not text.isdigit():
+        return None
+    year = int(text)
+    return year if year > 0 else None
+
+
+def make_options(
+    k: float | None, year_from: str | None, year_to: str | None, backend: str | None
+) -> AskOptions:
+    """Build `AskOptions` from raw control values (a reversed year range is put right)."""
+    low, high = to_year(year_from), to_year(year_to)
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    return AskOptions(int(k) if k else None, low, high, backend or None)

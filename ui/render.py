@@ -1,0 +1,252 @@
+"""HTML and Markdown for the page: answers with linked `[n]` markers, source cards, corpus facts.
+
+Everything here is a pure function of typed results (`Answer`, `Citation`, `Hit`), so it is
+tested without a browser. All text that came from papers or users is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+
+from rag.types import Answer, Citation, Hit
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from has have how in into is it its of on or "
+    "our that the their these this to was we what when which who why with".split()
+)
+_MAX_AUTHORS_SHOWN = 3
+
+
+def anchor_id(turn: int, number: int) -> str:
+    """Return the HTML id of source card `number` of chat turn `turn` (both 1-based)."""
+    return f"src-{turn}-{number}"
+
+
+def link_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
+    """Turn each `[n]` that names a citation into a link to its source card.
+
+    Markers without a matching citation are left as plain text. The link carries the title
+    as a tooltip, so hovering a marker names the paper.
+    """
+    titles = {c.number: c.title for c in citations}
+
+    def _link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if number not in titles:
+            return match.group(0)
+        title = html.escape(titles[number], quote=True)
+        return (
+            f'<a class="pc-cite" href="#{anchor_id(turn, number)}" title="{title}">[{number}]</a>'
+        )
+
+    return _MARKER.sub(_link, html.escape(text, quote=False))
+
+
+def answer_markdown(answer: Answer, turn: int) -> str:
+    """Return the chat message for a finished answer: text with linked markers, or abstention."""
+    if answer.abstained:
+        reason = answer.abstain_reason or "the papers in the store do not answer it"
+        text = answer.text.strip() or "I could not find an answer to this in the papers."
+        body = link_markers(text, answer.citations, turn)
+        nearest = " The nearest papers are listed under Sources." if answer.nearest else ""
+        return f"{body}\n\n*Not answered from the corpus: {html.escape(reason)}.{nearest}*"
+    return link_markers(answer.text, answer.citations, turn)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences (simple rule: end punctuation followed by a capital)."""
+    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+
+
+def sentences_citing(answer_text: str, number: int) -> list[str]:
+    """Return the answer's sentences that carry the marker `[number]`."""
+    marker = f"[{number}]"
+    return [s for s in split_sentences(answer_text) if marker in s]
+
+
+def best_sentence(snippet: str, queries: Iterable[str]) -> str | None:
+    """Return the snippet sentence sharing the most words with any query, or None if none do."""
+    query_words = [_words(q) for q in queries]
+    best: tuple[float, str] | None = None
+    for sentence in split_sentences(snippet):
+        words = _words(sentence)
+        if not words:
+            continue
+        score = max((len(words & q) / (len(q) ** 0.5 or 1.0) for q in query_words), default=0.0)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, sentence)
+    return best[1] if best else None
+
+
+def highlight(snippet: str, sentence: str | None) -> str:
+    """Return the escaped snippet with `sentence` wrapped in `<mark>`."""
+    if not sentence or sentence not in snippet:
+        return html.escape(snippet)
+    before, _, after = snippet.partition(sentence)
+    return f"{html.escape(before)}<mark>{html.escape(sentence)}</mark>{html.escape(after)}"
+
+
+def people(authors: Sequence[str], author_count: int | None) -> str | None:
+    """Return "A, B, C et al." / "5 authors" / None for a card's byline."""
+    if authors:
+        shown = ", ".join(authors[:_MAX_AUTHORS_SHOWN])
+        return shown + (" et al." if len(authors) > _MAX_AUTHORS_SHOWN else "")
+    if author_count:
+        return f"{author_count} author{'s' if author_count != 1 else ''}"
+    return None
+
+
+def _card(
+    *,
+    card_id: str | None,
+    label: str,
+    title: str,
+    url: str | None,
+    year: int | None,
+    byline: str | None,
+    paper_id: str,
+    snippet_html: str,
+) -> str:
+    safe_title = html.escape(title)
+    if url and url.startswith(("http://", "https://")):
+        heading = (
+            f'<a href="{html.escape(url, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer">{safe_title}</a>'
+        )
+    else:
+        heading = safe_title
+    meta = [str(year) if year else "year unknown"]
+    if byline:
+        meta.append(html.escape(byline))
+    meta.append(f"<code>{html.escape(paper_id)}</code>")
+    id_attr = f' id="{card_id}"' if card_id else ""
+    return (
+        f'<div class="pc-card"{id_attr}>'
+        f'<div class="pc-card-title"><span class="pc-num">{label}</span> {heading}</div>'
+        f'<div class="pc-meta">{" · ".join(meta)}</div>'
+        f'<p class="pc-snippet">{snippet_html}</p>'
+        "</div>"
+    )
+
+
+def citation_card(citation: Citation, turn: int, answer_text: str, question: str) -> str:
+    """Return one source card; the snippet sentence that supports the answer is highlighted."""
+    queries = sentences_citing(answer_text, citation.number) or [question]
+    sentence = best_sentence(citation.snippet, queries)
+    return _card(
+        card_id=anchor_id(turn, citation.number),
+        label=f"[{citation.number}]",
+        title=citation.title,
+        url=citation.url,
+        year=citation.year,
+        byline=people(citation.authors, citation.author_count),
+        paper_id=citation.paper_id,
+        snippet_html=highlight(citation.snippet, sentence),
+    )
+
+
+def hit_card(hit: Hit, question: str, label: str = "·") -> str:
+    """Return a card for a retrieved (not cited) paper, e.g. the nearest papers on abstention."""
+    return _card(
+        card_id=None,
+        label=label,
+        title=hit.title,
+        url=hit.url,
+        year=hit.year,
+        byline=people(hit.authors, hit.author_count),
+        paper_id=hit.paper_id,
+        snippet_html=highlight(hit.snippet, best_sentence(hit.snippet, [question])),
+    )
+
+
+def turn_sources(answer: Answer, turn: int) -> str:
+    """Return the sources section of one answered question (cards for each cited paper)."""
+    question = html.escape(answer.question)
+    if answer.citations:
+        cards = "".join(
+            citation_card(c, turn, answer.text, answer.question) for c in answer.citations
+        )
+    elif answer.nearest:
+        cards = '<p class="pc-note">No paper answers this; the nearest ones:</p>' + "".join(
+            hit_card(h, answer.question) for h in answer.nearest
+        )
+    else:
+        cards = '<p class="pc-note">No sources cited.</p>'
+    return (
+        f'<section class="pc-turn" id="turn-{turn}">'
+        f'<div class="pc-question">Q{turn}: {question}</div>{cards}</section>'
+    )
+
+
+EMPTY_SOURCES = (
+    '<div class="pc-empty">Sources appear here: one card per cited paper, '
+    "with the sentence that supports the answer highlighted.</div>"
+)
+
+
+def sources_panel(sections: Sequence[str]) -> str:
+    """Return the whole sources panel: newest question first."""
+    if not sections:
+        return EMPTY_SOURCES
+    return '<div class="pc-sources">' + "".join(reversed(sections)) + "</div>"
+
+
+def references_block(citations: Sequence[Citation]) -> str:
+    """Return a plain-text references list ("[1] Title (2023). url") for API clients."""
+    if not citations:
+        return ""
+    lines = ["References:"]
+    for c in citations:
+        year = f" ({c.year})" if c.year else ""
+        url = f" {c.url}" if c.url else ""
+        lines.append(f"[{c.number}] {c.title}{year}.{url} <{c.paper_id}>")
+    return "\n".join(lines)
+
+
+CSS = """
+#pc-status .pc-banner { padding: 0.6em 1em; border-radius: 8px; margin: 0; }
+.pc-banner.preparing { background: #fff7e0; border: 1px solid #f0c36d; }
+.pc-banner.failed { background: #fdecea; border: 1px solid #e0a0a0; }
+.pc-banner.ready { background: #eef8ee; border: 1px solid #9fd29f; }
+.pc-sources { display: flex; flex-direction: column; gap: 0.8em; }
+.pc-turn { display: flex; flex-direction: column; gap: 0.5em; }
+.pc-question { font-weight: 600; opacity: 0.8; }
+.pc-card { border: 1px solid #d0d7de; border-radius: 8px; padding: 0.6em 0.8em;
+           scroll-margin-top: 1em; }
+.pc-card:target, .pc-card.pc-flash { outline: 3px solid #f0a020; }
+.pc-card-title { font-weight: 600; }
+.pc-num { color: #b35900; margin-right: 0.3em; }
+.pc-meta { font-size: 0.85em; opacity: 0.75; margin: 0.2em 0; }
+.pc-snippet { font-size: 0.9em; margin: 0.3em 0 0 0; }
+.pc-snippet mark { background: #fff0a8; padding: 0 0.1em; }
+.pc-empty, .pc-note { opacity: 0.7; font-style: italic; }
+a.pc-cite { text-decoration: none; font-weight: 600; }
+"""
+
+# Citation links scroll the sources panel instead of following the link (Gradio opens chat
+# links in a new tab otherwise).
+HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  const link = event.target.closest && event.target.closest("a.pc-cite");
+  if (!link) { return; }
+  const id = (link.getAttribute("href") || "").replace(/^#/, "");
+  const card = document.getElementById(id);
+  if (!card) { return; }
+  event.preventDefault();
+  event.stopPropagation();
+  card.scrollIntoView({behavior: "smooth", block: "center"});
+  card.classList.add("pc-flash");
+  setTimeout(function () { card.classList.remove("pc-flash"); }, 1500);
+}, true);
+</script>
+"""

@@ -1,0 +1,216 @@
+"""What the page and the HTTP API need from the rest of paperchat, behind one injectable object.
+
+`Services` holds the settings, a factory that builds an assistant for an LLM backend (one per
+backend, shared by every session), an optional corpus (counts, uploads) and the start-up state.
+Tests pass fakes; `ui.wiring.real_services(settings)` passes the real rag/ingest parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from paperchat.errors import PaperchatError
+from paperchat.settings import Settings
+from rag.types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+"""Ingest progress: fraction done (0..1) and a short description."""
+
+ALL_BACKENDS: tuple[str, ...] = ("local", "extractive", "tiny", "openai")
+
+
+class AssistantLike(Protocol):
+    """The part of `rag.assistant.Assistant` the UI uses."""
+
+    def stream(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        k: int | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield text deltas, then exactly one final `Answer`."""
+        ...
+
+    def ask(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        k: int | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> Answer:
+        """Return a cited answer."""
+        ...
+
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> list[Hit]:
+        """Return the best-matching papers."""
+        ...
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """What the corpus panel shows."""
+
+    papers: int
+    chunks: int
+    embedder: str
+    location: str
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """The outcome of ingesting one uploaded file, as the corpus panel shows it."""
+
+    added: int
+    updated: int
+    unchanged: int
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(where, reason) for each record that was not ingested."""
+
+
+class CorpusLike(Protocol):
+    """Counts of the store and ingestion of uploaded files."""
+
+    def stats(self) -> CorpusStats:
+        """Return counts and locations of the store."""
+        ...
+
+    def ingest(self, path: Path, progress: ProgressFn) -> IngestSummary:
+        """Ingest one file into the store, reporting progress."""
+        ...
+
+
+AssistantFactory = Callable[[str], AssistantLike]
+"""Builds the assistant for an LLM backend name ("local", "extractive", ...)."""
+
+ReadyState = Literal["preparing", "ready", "failed"]
+
+
+class Services:
+    """Shared, thread-safe access to assistants and the corpus for every session.
+
+    Args:
+        settings: The one settings object; `settings.llm` is the default backend.
+        assistant_factory: Builds an assistant for a backend name; called at most once per
+            backend, the result shared by every session.
+        corpus: Store counts and uploads; None hides the corpus panel's upload.
+        backends: Backends offered in the page and as API models; default: local,
+            extractive, tiny, plus openai when an API key or base URL is set.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        assistant_factory: AssistantFactory,
+        corpus: CorpusLike | None = None,
+        backends: Sequence[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._factory = assistant_factory
+        self.corpus = corpus
+        self.backends = list(backends) if backends is not None else default_backends(settings)
+        if settings.llm not in self.backends:
+            self.backends.insert(0, settings.llm)
+        self._assistants: dict[str, AssistantLike] = {}
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.state: ReadyState = "preparing"
+        self.message = "Preparing the model and the index…"
+
+    @property
+    def default_backend(self) -> str:
+        """The backend used when a request names none."""
+        return self.settings.llm
+
+    def assistant(self, backend: str | None = None) -> AssistantLike:
+        """Return the shared assistant for `backend`, building it on first use."""
+        name = backend or self.default_backend
+        if name not in self.backends:
+            raise PaperchatError(
+                f"unknown LLM backend {name!r}; choose one of: {', '.join(self.backends)}"
+            )
+        with self._lock:
+            if name not in self._assistants:
+                self._assistants[name] = self._factory(name)
+            return self._assistants[name]
+
+    def close(self) -> None:
+        """Close every assistant built so far (stops local model servers they started)."""
+        with self._lock:
+            built = list(self._assistants.values())
+            self._assistants.clear()
+        for assistant in built:
+            close = getattr(assistant, "close", None)
+            if callable(close):
+                close()
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Build the default assistant and run one retrieval, so the first answer is fast.
+
+        Never raises: a failure is kept in `state`/`message` for the page and /healthz.
+        """
+        try:
+            self.assistant().retrieve("warm up the index", k=1)
+        except Exception as err:  # any failure must reach the page, not kill the server
+            log.exception("start-up failed")
+            self._finish("failed", f"Start-up failed: {err}")
+        else:
+            self._finish("ready", "Ready.")
+
+    def _finish(self, state: ReadyState, message: str) -> None:
+        self.state = state
+        self.message = message
+        self._ready.set()
+
+    def start_preparing(self) -> threading.Thread:
+        """Run `prepare()` in a daemon thread and return it."""
+        thread = threading.Thread(target=self.prepare, name="paperchat-prepare", daemon=True)
+        thread.start()
+        return thread
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until start-up finished (ready or failed); False on timeout."""
+        return self._ready.wait(timeout)
+
+    def corpus_stats(self) -> CorpusStats | None:
+        """Return the corpus counts, or None without a corpus or when the store is unreadable."""
+        if self.corpus is None:
+            return None
+        try:
+            return self.corpus.stats()
+        except PaperchatError:
+            log.exception("cannot read corpus stats")
+            return None
+
+    def describe(self) -> dict[str, Any]:
+        """Return the readiness as JSON for /healthz."""
+        body: dict[str, Any] = {"status": self.state, "message": self.message}
+        stats = self.corpus_stats() if self.state == "ready" else None
+        if stats is not None:
+            body.update(papers=stats.papers, chunks=stats.chunks, embedder=stats.embedder)
+        return body
+
+
+def default_backends(settings: Settings) -> list[str]:
+    """Return the backends worth offering: openai only when it can work (key or base URL)."""
+    names = ["local", "extractive", "tiny"]
+    if settings.openai_api_key is not None or settings.llm_base_url:
+        names.append("openai")
+    return names

@@ -1,0 +1,111 @@
+"""The real parts behind `Services`: one store and retriever shared by every LLM backend.
+
+Imports of rag/ingest (torch, chromadb) happen inside the functions, so importing `ui` stays
+cheap and tests can build `Services` from fakes without them.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paperchat.settings import Settings
+from ui.services import CorpusStats, IngestSummary, ProgressFn, Services
+
+if TYPE_CHECKING:
+    from ingest.store import ChromaStore
+    from rag.assistant import Assistant
+    from rag.retrieval import HybridRetriever
+
+
+class SharedStore:
+    """Opens the store and the retriever once (lazily, thread-safe) for all backends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._store: ChromaStore | None = None
+        self._retriever: HybridRetriever | None = None
+
+    def store(self) -> ChromaStore:
+        """Return the open store (created empty when missing)."""
+        from ingest.embedding import embedder_id
+        from ingest.store import ChromaStore
+
+        with self._lock:
+            if self._store is None:
+                self._store = ChromaStore.from_settings(self.settings, embedder_id(self.settings))
+            return self._store
+
+    def retriever(self) -> HybridRetriever:
+        """Return the shared retriever (loads the embedding model on first call)."""
+        from ingest.embedding import build_embedder
+        from rag.retrieval import HybridRetriever
+
+        store = self.store()
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = HybridRetriever(
+                    store, build_embedder(self.settings), candidate_k=self.settings.candidate_k
+                )
+            return self._retriever
+
+
+class StoreCorpus:
+    """Counts from the real store; uploads ingested by `ingest.pipeline.ingest_paths`."""
+
+    def __init__(self, shared: SharedStore) -> None:
+        self.shared = shared
+        self._ingest_lock = threading.Lock()
+
+    def stats(self) -> CorpusStats:
+        """Return papers, chunks, embedding model and location of the store."""
+        store = self.shared.store()
+        return CorpusStats(
+            papers=store.count_papers(),
+            chunks=store.count_chunks(),
+            embedder=store.embedder_id or "none yet",
+            location=store.location,
+        )
+
+    def ingest(self, path: Path, progress: ProgressFn) -> IngestSummary:
+        """Ingest one file; the tqdm bar of the pipeline reports per-paper progress."""
+        from ingest.embedding import embedder_id
+        from ingest.pipeline import ingest_paths
+
+        retriever = self.shared.retriever()
+        progress(0.05, "Reading and embedding")
+        with self._ingest_lock:
+            report = ingest_paths(
+                [path],
+                self.shared.settings,
+                store=self.shared.store(),
+                embedder=retriever.embedder,
+                embedder_id=embedder_id(self.shared.settings),
+                progress=True,
+            )
+        retriever.refresh()
+        progress(1.0, "Done")
+        return IngestSummary(
+            added=report.added,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            rejected=[
+                (f"{Path(r.source_file).name}:{r.source_line}", r.reason) for r in report.rejected
+            ],
+        )
+
+
+def real_services(settings: Settings) -> Services:
+    """Return `Services` backed by the configured store, embedder and LLM backends."""
+    shared = SharedStore(settings)
+
+    def make_assistant(backend: str) -> Assistant:
+        from rag.assistant import Assistant
+        from rag.llm import build_llm
+
+        chosen = settings.model_copy(update={"llm": backend})
+        return Assistant(shared.retriever(), build_llm(chosen), chosen)
+
+    return Services(settings, make_assistant, StoreCorpus(shared))
