@@ -8,6 +8,7 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the `eval` group and its subcommands to the root app."""
     from eval.cli_grounding import register_grounding
+    from eval.cli_retrieval import register_retrieval
 
     eval_app = typer.Typer(
         name="eval",
@@ -15,4 +16,5 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     register_grounding(eval_app)
+    register_retrieval(eval_app)
     app.add_typer(eval_app, name="eval")

@@ -131,13 +131,11 @@ def run_retrieval_eval(
     reports = []
     for mode in modes:
         variant = retriever.with_mode(mode)
-        reports.append(
-            score_mode(
-                scored,
-                lambda question, r=variant: [h.paper_id for h in r.retrieve(question, k=k)],
-                mode,
-            )
-        )
+
+        def rank(question: str, r: HybridRetriever = variant) -> list[str]:
+            return [hit.paper_id for hit in r.retrieve(question, k=k)]
+
+        reports.append(score_mode(scored, rank, mode))
     sizes: dict[str, int] = {}
     for q in scored:
         sizes[q.wording] = sizes.get(q.wording, 0) + 1

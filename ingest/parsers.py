@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingest.records import Paper, Rejection, make_paper, normalise_text, year_from_date
 
@@ -177,7 +178,7 @@ def _parse_listing(name: str, lines: list[str], max_chars: int) -> Iterator[Pars
             return
         abstract = rows[i + 1][1]
         i += 2
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         i = _read_trailer(rows, i, extra)
         yield make_paper(
             title=title, abstract=abstract, source_file=name, source_line=number,
@@ -185,7 +186,7 @@ def _parse_listing(name: str, lines: list[str], max_chars: int) -> Iterator[Pars
         )
 
 
-def _read_trailer(rows: list[tuple[int, str]], i: int, extra: dict[str, object]) -> int:
+def _read_trailer(rows: list[tuple[int, str]], i: int, extra: dict[str, Any]) -> int:
     """Consume `• N authors` / organisation, `·`, date lines; fill `extra`; return new index."""
     if i < len(rows) and (match := _AUTHORS.match(rows[i][1])):
         extra["author_count"] = int(match.group(1))
@@ -216,9 +217,11 @@ def _record_from_mapping(
     arxiv_id = raw_id if _ARXIV_ID.match(raw_id) else None
     authors = _authors(row.get("authors"))
     date = str(row.get("update_date") or row.get("published") or row.get("date") or "") or None
-    categories = row.get("categories") or ()
-    if isinstance(categories, str):
-        categories = categories.split()
+    raw_categories = row.get("categories")
+    categories = (
+        raw_categories.split() if isinstance(raw_categories, str)
+        else raw_categories if isinstance(raw_categories, list) else []
+    )
     url = row.get("url") or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
     return make_paper(
         title=str(row.get("title") or ""),
@@ -233,7 +236,7 @@ def _record_from_mapping(
         year=year_from_date(date),
         url=str(url) if url else None,
         doi=str(row["doi"]) if row.get("doi") else None,
-        categories=tuple(str(c) for c in categories),  # type: ignore[union-attr]
+        categories=tuple(str(c) for c in categories),
     )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from paperchat.errors import EmbeddingModelMismatch, StoreError
 from paperchat.settings import Settings
 
@@ -160,7 +162,7 @@ class ChromaStore:
         if k <= 0:
             return []
         result = self._collection.query(
-            query_embeddings=[list(embedding)],
+            query_embeddings=np.asarray([embedding], dtype=np.float32),
             n_results=k,
             where=where or None,
             include=["documents", "metadatas", "distances"],
@@ -223,7 +225,7 @@ class ChromaStore:
             end = start + size
             self._collection.upsert(
                 ids=list(ids[start:end]),
-                embeddings=[list(e) for e in embeddings[start:end]],
+                embeddings=np.asarray(embeddings[start:end], dtype=np.float32),
                 documents=list(documents[start:end]),
                 metadatas=list(metadatas[start:end]),
             )
@@ -234,9 +236,8 @@ class ChromaStore:
         ids = list(dict.fromkeys(paper_ids))
         size = self._client.get_max_batch_size()
         for start in range(0, len(ids), size):
-            found = self._collection.get(
-                where={"paper_id": {"$in": ids[start : start + size]}}, include=["metadatas"]
-            )
+            where: dict[str, Any] = {"paper_id": {"$in": ids[start : start + size]}}
+            found = self._collection.get(where=where, include=["metadatas"])
             for meta in found["metadatas"] or []:
                 pid = str((meta or {}).get("paper_id"))
                 deleted[pid] = deleted.get(pid, 0) + 1

@@ -185,10 +185,12 @@ class LocalLLMServer:
                     raise self._not_ready("did not finish loading the model")
                 if selector.select(timeout=min(remaining, 0.5)):
                     line = process.stdout.readline()
-                    if line:
-                        return str(json.loads(line)["address"])
-                    process.wait(timeout=_STOP_GRACE_S)  # stdout closed: the worker exited
-                    raise self._failed()
+                    if not line:  # stdout closed: the worker exited
+                        process.wait(timeout=_STOP_GRACE_S)
+                        raise self._failed()
+                    address = _announced_address(line)
+                    if address is not None:
+                        return address
                 if process.poll() is not None:
                     raise self._failed()
 
@@ -203,7 +205,7 @@ class LocalLLMServer:
     def _not_ready(self, what: str) -> LLMUnavailable:
         return LLMUnavailable(
             f"The local LLM server for {self.model_path.name} {what} within "
-            f"{self.startup_timeout_s:.0f}s. The machine may be too busy or short of memory; "
+            f"{self.startup_timeout_s:g}s. The machine may be too busy or short of memory; "
             f"see its log at {self.log_path}, or use PAPERCHAT_LLM=extractive."
         )
 
@@ -222,6 +224,16 @@ class LocalLLMServer:
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _announced_address(line: str) -> str | None:
+    """The address in the worker's `{"address": ...}` line; None for any other output."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    address = message.get("address") if isinstance(message, dict) else None
+    return address if isinstance(address, str) else None
 
 
 def _terminate(process: subprocess.Popen[str]) -> None:

@@ -68,6 +68,21 @@ def test_low_similarity_abstains_without_calling_the_model(assistant_settings):
     assert llm.prompts == []
 
 
+def test_low_similarity_is_answered_when_one_paper_holds_every_question_term(assistant_settings):
+    soul = make_hit("p:soul", "Untitled", SOUL.abstract, similarity=0.16)
+    answer = Assistant(FakeRetriever([soul]), None, assistant_settings).ask("What is SOUL?")
+    assert answer.abstained is False
+    assert answer.citations[0].paper_id == "p:soul"
+
+
+def test_partial_term_overlap_does_not_rescue_low_similarity(assistant_settings):
+    far = make_hit("p:far", "World models", "Real-world agents learn world models.", 0.15)
+    answer = Assistant(FakeRetriever([far]), None, assistant_settings).ask(
+        "Who won the 2018 World Cup?"
+    )
+    assert answer.abstained is True
+
+
 def test_no_hits_abstain(assistant_settings):
     answer = Assistant(FakeRetriever([]), None, assistant_settings).ask("anything")
     assert answer.abstained is True

@@ -25,9 +25,9 @@ def test_separation_counts_answered_and_abstained_shares():
 
 def test_best_similarities_take_the_best_hit_and_zero_without_dense_hits():
     hits = [make_hit("a", "A", "x.", similarity=0.2), SOUL]
-    assert best_similarities(FakeRetriever(hits), ["q"]) == [0.8]
+    assert best_similarities(FakeRetriever(hits), ["What is SOUL?"]) == [(0.8, True)]
     no_dense = [make_hit("b", "B", "y.", similarity=None)]
-    assert best_similarities(FakeRetriever(no_dense), ["q"]) == [0.0]
+    assert best_similarities(FakeRetriever(no_dense), ["What is SOUL?"]) == [(0.0, False)]
 
 
 def test_choose_threshold_needs_two_distinct_values():

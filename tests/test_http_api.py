@@ -166,3 +166,35 @@ def test_non_local_bind_without_configured_token_refuses_every_api_call(
 
     assert response.status_code == 401
     assert "PAPERCHAT_API_TOKEN" in response.json()["error"]["message"]
+
+
+# -- Gradio's own API (named endpoints, for gradio_client) ---------------------------------------
+
+
+def test_gradio_client_ask_endpoint_returns_the_cited_answer(ui_server: BackgroundServer) -> None:
+    from gradio_client import Client
+
+    client = Client(ui_server.url, verbose=False)
+    answer = client.predict(
+        question="How are concepts erased?", k=2, backend="extractive", api_name="/ask"
+    )
+
+    assert answer["text"] == ANSWER_TEXT
+    assert [c["number"] for c in answer["citations"]] == [1, 2]
+    assert answer["citations"][0]["title"] == HITS[0].title
+
+
+def test_gradio_client_retrieve_endpoint_returns_papers(ui_server: BackgroundServer) -> None:
+    from gradio_client import Client
+
+    hits = Client(ui_server.url, verbose=False).predict(
+        question="concept erasure", k=1, api_name="/retrieve"
+    )
+
+    assert [h["paper_id"] for h in hits] == [HITS[0].paper_id]
+
+
+def test_gradio_api_lists_only_the_named_endpoints(ui_server: BackgroundServer) -> None:
+    info = httpx.get(f"{ui_server.url}/gradio_api/info").json()
+
+    assert set(info["named_endpoints"]) == {"/ask", "/retrieve"}

@@ -74,7 +74,7 @@ def test_real_sample_store_has_445_papers_and_reingest_embeds_nothing(
     assert store.embedder_id == "local:all-MiniLM-L6-v2"
 
 
-def test_real_store_finds_the_unlearning_optimizer_paper_by_meaning(
+def test_real_store_finds_unlearning_papers_for_a_question_without_that_word(
     sample_store_settings: Settings,
 ) -> None:
     from ingest.embedding import build_embedder, embedder_id
@@ -84,9 +84,10 @@ def test_real_store_finds_the_unlearning_optimizer_paper_by_meaning(
         "which optimizer works best for making a language model forget data"
     )
     rows = store.query(query, k=5)
+    about_unlearning = ["unlearn" in (r.metadata["title"] + r.text).lower() for r in rows]
     assert len(rows) == 5
     assert rows[0].similarity >= rows[-1].similarity > 0.2
-    assert any("optimizer" in row.text.lower() for row in rows)
+    assert about_unlearning[0] and sum(about_unlearning) >= 3
 
 
 def test_changed_abstract_replaces_that_papers_chunks_only(
@@ -97,7 +98,8 @@ def test_changed_abstract_replaces_that_papers_chunks_only(
     long_ids = [i for i in _ids(settings) if i.startswith("arxiv:2401.00001#")]
     assert len(long_ids) > 2
 
-    _jsonl(path, [_row("2401.00001", "Now short. Entirely new words."), _row("2401.00002", "Stays.")])
+    _jsonl(path, [_row("2401.00001", "Now short. Entirely new words."),
+                  _row("2401.00002", "Stays.")])
     report = ingest_fake([path], settings, fake_embedding)
 
     assert (report.added, report.updated, report.unchanged) == (0, 1, 1)

@@ -22,7 +22,7 @@ from llama_index.core.llms import ChatMessage
 
 from paperchat.errors import ContextOverflow, LLMUnavailable, PaperchatError
 from paperchat.settings import Settings
-from rag.llm import LLMHandle, build_llm
+from rag.llm import GuardedOpenAILike, build_llm
 from rag.llm_faults import RetryPolicy
 
 MESSAGES = [ChatMessage(role="user", content="What is SOUL?")]
@@ -163,11 +163,15 @@ def delays() -> list[float]:
     return []
 
 
-def _handle(settings: Settings, base_url: str, delays: list[float], retries: int = 2) -> LLMHandle:
+def _llm(
+    settings: Settings, base_url: str, delays: list[float], retries: int = 2, timeout: float = 5.0
+) -> GuardedOpenAILike:
     configured = settings.model_copy(
-        update={"llm": "openai", "llm_base_url": base_url, "llm_timeout_s": 5.0}
+        update={"llm": "openai", "llm_base_url": base_url, "llm_timeout_s": timeout}
     )
-    return build_llm(configured, retry=RetryPolicy(max_retries=retries, sleep=delays.append))
+    llm = build_llm(configured, retry=RetryPolicy(max_retries=retries, sleep=delays.append)).llm
+    assert llm is not None
+    return llm
 
 
 def test_429_then_200_is_retried_after_the_wait_the_server_asked_for(
@@ -179,9 +183,9 @@ def test_429_then_200_is_retried_after_the_wait_the_server_asked_for(
             Reply("ok", text="SOUL is a benchmark."),
         ]
     )
-    handle = _handle(settings, fake_server.base_url, delays)
+    llm = _llm(settings, fake_server.base_url, delays)
 
-    reply = handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+    reply = llm.chat(MESSAGES)
 
     assert reply.message.content == "SOUL is a benchmark."
     assert len(fake_server.requests) == 2
@@ -192,10 +196,10 @@ def test_persistent_500_is_retried_with_exponential_backoff_then_reported(
     settings: Settings, fake_server: FakeOpenAI, delays: list[float]
 ) -> None:
     fake_server.script.extend([Reply("status", 500, _error("model crashed"))] * 5)
-    handle = _handle(settings, fake_server.base_url, delays, retries=3)
+    llm = _llm(settings, fake_server.base_url, delays, retries=3)
 
     with pytest.raises(LLMUnavailable) as caught:
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
 
     assert len(fake_server.requests) == 4
     assert delays == [0.5, 1.0, 2.0]
@@ -208,10 +212,10 @@ def test_rate_limit_that_persists_says_so_and_caps_a_long_retry_after(
     settings: Settings, fake_server: FakeOpenAI, delays: list[float]
 ) -> None:
     fake_server.script.extend([Reply("status", 429, _error("quota"), {"retry-after": "120"})] * 2)
-    handle = _handle(settings, fake_server.base_url, delays, retries=1)
+    llm = _llm(settings, fake_server.base_url, delays, retries=1)
 
     with pytest.raises(LLMUnavailable, match="rate-limiting"):
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
 
     assert len(fake_server.requests) == 2
     assert delays == [RetryPolicy().max_backoff_s]
@@ -227,10 +231,10 @@ def test_llama_cpp_context_overflow_is_not_retried_and_says_what_to_lower(
         n_ctx=2048,
     )
     fake_server.script.append(Reply("status", 400, body))
-    handle = _handle(settings, fake_server.base_url, delays)
+    llm = _llm(settings, fake_server.base_url, delays)
 
     with pytest.raises(ContextOverflow) as caught:
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
 
     assert len(fake_server.requests) == 1
     assert delays == []
@@ -248,10 +252,10 @@ def test_openai_style_context_length_error_is_a_context_overflow(
         code="context_length_exceeded",
     )
     fake_server.script.append(Reply("status", 400, body))
-    handle = _handle(settings, fake_server.base_url, delays)
+    llm = _llm(settings, fake_server.base_url, delays)
 
     with pytest.raises(ContextOverflow):
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
     assert len(fake_server.requests) == 1
 
 
@@ -259,10 +263,10 @@ def test_other_400_is_reported_once_without_retry(
     settings: Settings, fake_server: FakeOpenAI, delays: list[float]
 ) -> None:
     fake_server.script.append(Reply("status", 400, _error("temperature must be <= 2")))
-    handle = _handle(settings, fake_server.base_url, delays)
+    llm = _llm(settings, fake_server.base_url, delays)
 
     with pytest.raises(LLMUnavailable) as caught:
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
 
     assert not isinstance(caught.value, ContextOverflow)
     assert "HTTP 400" in str(caught.value) and "temperature must be <= 2" in str(caught.value)
@@ -273,13 +277,10 @@ def test_hanging_server_times_out_is_retried_and_reported(
     settings: Settings, fake_server: FakeOpenAI, delays: list[float]
 ) -> None:
     fake_server.script.extend([Reply("hang"), Reply("hang")])
-    configured = settings.model_copy(
-        update={"llm": "openai", "llm_base_url": fake_server.base_url, "llm_timeout_s": 0.3}
-    )
-    handle = build_llm(configured, retry=RetryPolicy(max_retries=1, sleep=delays.append))
+    llm = _llm(settings, fake_server.base_url, delays, retries=1, timeout=0.3)
 
     with pytest.raises(LLMUnavailable, match="did not answer in time \\(after 2 attempts\\)"):
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
 
     assert len(fake_server.requests) == 2
     assert delays == [0.5]
@@ -291,10 +292,10 @@ def test_unreachable_port_fails_at_once_without_retries(
     with socket.socket() as probe:  # a port nothing listens on once the probe closes
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    handle = _handle(settings, f"http://127.0.0.1:{port}/v1", delays, retries=3)
+    llm = _llm(settings, f"http://127.0.0.1:{port}/v1", delays, retries=3)
 
     with pytest.raises(LLMUnavailable) as caught:
-        handle.llm.chat(MESSAGES)  # type: ignore[union-attr]
+        llm.chat(MESSAGES)
 
     assert delays == []  # refused connections are not waited on
     assert "Could not reach" in str(caught.value) and str(port) in str(caught.value)
@@ -306,9 +307,9 @@ def test_stream_is_retried_when_it_fails_before_the_first_chunk(
     fake_server.script.extend(
         [Reply("status", 503, _error("loading")), Reply("stream", text="a b c")]
     )
-    handle = _handle(settings, fake_server.base_url, delays)
+    llm = _llm(settings, fake_server.base_url, delays)
 
-    deltas = [chunk.delta for chunk in handle.llm.stream_chat(MESSAGES)]  # type: ignore[union-attr]
+    deltas = [chunk.delta for chunk in llm.stream_chat(MESSAGES)]
 
     assert "".join(d or "" for d in deltas) == "abc"
     assert len(fake_server.requests) == 2
@@ -319,28 +320,28 @@ def test_stream_broken_after_the_first_chunk_is_reported_not_retried(
     settings: Settings, fake_server: FakeOpenAI, delays: list[float]
 ) -> None:
     fake_server.script.append(Reply("broken_stream", text="partial answer"))
-    handle = _handle(settings, fake_server.base_url, delays)
+    llm = _llm(settings, fake_server.base_url, delays)
     received: list[str] = []
 
     with pytest.raises(LLMUnavailable, match="broke while the answer was streaming"):
-        for chunk in handle.llm.stream_chat(MESSAGES):  # type: ignore[union-attr]
+        for chunk in llm.stream_chat(MESSAGES):
             received.append(chunk.delta or "")
 
     assert received == ["partial"]
     assert len(fake_server.requests) == 1
 
 
-def test_the_same_handle_works_again_after_a_failure(
+def test_the_client_works_again_after_a_failure(
     settings: Settings, fake_server: FakeOpenAI, delays: list[float]
 ) -> None:
     fake_server.script.extend(
         [Reply("status", 500, _error("boom"))] * 2 + [Reply("ok", text="recovered")]
     )
-    handle = _handle(settings, fake_server.base_url, delays, retries=1)
+    llm = _llm(settings, fake_server.base_url, delays, retries=1)
 
     with pytest.raises(PaperchatError):
-        handle.llm.complete("first")  # type: ignore[union-attr]
-    reply = handle.llm.complete("second")  # type: ignore[union-attr]
+        llm.complete("first")
+    reply = llm.complete("second")
 
     assert reply.text == "recovered"
     assert len(fake_server.requests) == 3

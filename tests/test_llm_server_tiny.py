@@ -24,6 +24,7 @@ QUESTION = [ChatMessage(role="user", content="Name one primary colour.")]
 
 def _tiny_settings(root: Path) -> Settings:
     return Settings(
+        _env_file=None,  # module-scoped: no `settings` fixture, so keep a stray .env out
         data_dir=root / "data",
         model_dir=root / "models",
         llm="tiny",
@@ -105,4 +106,15 @@ def test_a_file_that_is_not_a_gguf_fails_with_the_server_log(tmp_path: Path) -> 
         server.start()
 
     assert str(server.log_path) in str(caught.value)
+    assert not server.running
+
+
+def test_a_server_not_ready_in_time_is_stopped_and_reported(tmp_path: Path) -> None:
+    from rag.model_files import tiny_model_path
+
+    server = LocalLLMServer(tiny_model_path(), alias="tiny", startup_timeout_s=0.01)
+
+    with pytest.raises(LLMUnavailable, match=r"did not finish loading the model within 0.01s"):
+        server.start()
+
     assert not server.running

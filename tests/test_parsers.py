@@ -140,7 +140,9 @@ def test_non_utf8_line_is_rejected_at_its_line_and_other_lines_parse(tmp_path: P
     )
     [rejection] = _rejections(path)
     assert str(rejection).startswith(f"{path}:2: not valid UTF-8 (byte 0xe9")
-    assert [p.abstract for p in _papers(path)] == ["Good one about graphs.", "Good two about trees."]
+    assert [p.abstract for p in _papers(path)] == [
+        "Good one about graphs.", "Good two about trees.",
+    ]
 
 
 def test_malformed_json_line_is_rejected_at_its_line(tmp_path: Path) -> None:
@@ -180,5 +182,6 @@ def test_megabyte_abstract_is_rejected_with_the_limit_named(tmp_path: Path) -> N
 
 
 def test_unreadable_path_is_a_rejection_not_a_crash(tmp_path: Path) -> None:
-    folder = tmp_path / "missing.txt"
-    assert [r.reason.startswith("cannot read file") for r in parse_file(folder)] == [True]
+    [rejection] = parse_file(tmp_path / "missing.txt")
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason.startswith("cannot read file")

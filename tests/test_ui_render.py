@@ -111,3 +111,12 @@ def test_hit_without_year_says_year_unknown() -> None:
     card = citation_card(citation_of(hit, 1), 1, "S [1].", "S")
 
     assert "year unknown" in card
+
+
+def test_snippet_pieces_joined_by_an_ellipsis_are_separate_sentences() -> None:
+    snippet = "Models are big. … Given that retraining is costly, we fine-tune. The end."
+
+    sentence = best_sentence(snippet, ["retraining is costly so we fine-tune [1]."])
+
+    assert sentence == "Given that retraining is costly, we fine-tune."
+    assert highlight(snippet, sentence).count("<mark>") == 1

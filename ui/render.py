@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from rag.types import Answer, Citation, Hit
 
 _MARKER = re.compile(r"\[(\d+)\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|\s*…\s*")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
     "a an and are as at be by can do does for from has have how in into is it its of on or "
@@ -59,7 +59,7 @@ def answer_markdown(answer: Answer, turn: int) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences (simple rule: end punctuation followed by a capital)."""
+    """Split text into sentences: end punctuation followed by a capital, or an ellipsis gap."""
     return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
 
 
