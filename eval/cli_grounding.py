@@ -38,23 +38,42 @@ def _settings(llm: str | None) -> Settings:
     return settings.model_copy(update={"llm": llm})
 
 
-def make_judge(kind: str, judge_llm: str | None, settings: Settings) -> tuple[Judge, Any]:
-    """Build a judge by name; returns (judge, LLM handle to close or None)."""
-    from eval.judges import LexicalJudge, LLMJudge
-
+def judge_backend(kind: str, judge_llm: str | None, settings: Settings) -> str | None:
+    """Check the judge options; the LLM backend the judge needs, or None for `lexical`."""
     if kind == "lexical":
-        return LexicalJudge(), None
+        return None
     if kind != "llm":
         raise ConfigError(f"--judge must be one of {', '.join(JUDGES)}, not {kind!r}")
     backend = judge_llm or (settings.llm if settings.llm != "extractive" else "local")
     if backend == "extractive":
         raise ConfigError("the llm judge needs a model: pass --judge-llm local, tiny or openai")
+    return backend
+
+
+def make_judge(
+    kind: str,
+    judge_llm: str | None,
+    settings: Settings,
+    shared: tuple[str, str, Any] | None = None,
+) -> tuple[Judge, Any]:
+    """Build a judge by name; returns (judge, LLM handle to close, or None).
+
+    `shared` is (backend, model id, LlamaIndex LLM) of the answering assistant: a judge on the
+    same backend reuses that model instead of starting a second model server.
+    """
+    from eval.judges import LexicalJudge, LLMJudge
+
+    backend = judge_backend(kind, judge_llm, settings)
+    if backend is None:
+        return LexicalJudge(), None
+    cache_dir = settings.data_dir / "eval" / "judge-cache"
+    if shared is not None and shared[0] == backend and shared[2] is not None:
+        _, model_id, llm = shared
+        return LLMJudge(llm, model_id=model_id, cache_dir=cache_dir), None
     from rag.llm import build_llm
 
     handle = build_llm(_settings(backend))
-    judge = LLMJudge(handle.llm, model_id=handle.name,
-                     cache_dir=settings.data_dir / "eval" / "judge-cache")
-    return judge, handle
+    return LLMJudge(handle.llm, model_id=handle.name, cache_dir=cache_dir), handle
 
 
 def _out_dir(out: Path | None, settings: Settings) -> Path:
@@ -127,16 +146,16 @@ def grounding(
         settings = _settings(llm)
         path = dataset or default_dataset("dev_grounding.jsonl")
         questions = load_questions(path, limit)
-        judge_obj, handle = make_judge(judge, judge_llm, settings)
+        judge_backend(judge, judge_llm, settings)  # fail before loading anything
         seed_everything(seed)
         from rag.assistant import Assistant
 
-        with (
-            Assistant.from_settings(settings) as assistant,
-            tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar,
-        ):
-            results = run_questions(assistant, judge_obj, questions,
-                                    on_done=lambda _r: bar.update(1))
+        with Assistant.from_settings(settings) as assistant:
+            shared = (settings.llm, assistant.backend, assistant.llm)
+            judge_obj, handle = make_judge(judge, judge_llm, settings, shared)
+            with tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar:
+                results = run_questions(assistant, judge_obj, questions,
+                                        on_done=lambda _r: bar.update(1))
         meta = RunMeta(
             created_at=now_iso(), dataset=str(path), dataset_sha256=file_sha256(path), seed=seed,
             llm=next((r.answer.backend for r in results if r.answer and r.answer.backend),

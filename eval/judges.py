@@ -34,9 +34,9 @@ _STOPWORDS = frozenset(
     et al e g i etc""".split()
 )
 _NUMBER_WORDS = frozenset(
-    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    """zero two three four five six seven eight nine ten eleven twelve thirteen fourteen
     fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
-    ninety hundred thousand million billion trillion twice half double triple""".split()
+    ninety hundred thousand million billion trillion twice triple""".split()
 )
 # Negation cues, by class: a claim may not add a cue of any class that its best-matching
 # evidence sentence lacks, nor drop a "not" the sentence has ("without" may be dropped: "X runs

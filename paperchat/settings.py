@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         "tokens/s on 2 CPU cores).",
     )
     abstain_threshold: float = Field(
-        default=0.30,
+        default=0.34,
         description="Minimum dense cosine similarity of the best chunk for the question to "
         "count as answerable (calibrated on the dev set; see docs/abstention.md).",
     )

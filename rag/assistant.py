@@ -21,7 +21,7 @@ from llama_index.core.llms import LLM
 
 from paperchat.errors import PaperchatError
 from paperchat.settings import Settings
-from rag import condense
+from rag import condense, prompts
 from rag.answer import (
     Turn,
     abstain_reason,
@@ -161,7 +161,15 @@ class Assistant:
         if reason:
             yield abstention(turn, reason, hits)
             return
-        evidence = select_evidence(turn.standalone, hits, self.settings.evidence_token_budget)
+        evidence = select_evidence(
+            turn.standalone,
+            hits,
+            self.settings.evidence_token_budget,
+            min_similarity=self.settings.abstain_threshold,
+        )
+        if not evidence:
+            yield abstention(turn, prompts.ABSTAIN_LOW_SIMILARITY, hits)
+            return
         if self.llm is None:
             answer = extractive_result(turn, hits, evidence)
             if not answer.abstained:

@@ -4,8 +4,8 @@
 
 runs retrieval for every question of the given datasets against the configured store, prints
 the best dense similarity per question (and whether one paper holds all its terms, which answers
-it whatever the similarity) and the threshold that best separates the two groups (highest
-balanced accuracy; among equally good thresholds, the middle one). docs/abstention.md
+it whatever the similarity) and the threshold `choose_threshold` places: the highest that still
+answers every answerable question, halfway into the gap below it. docs/abstention.md
 records the numbers behind the default.
 """
 
@@ -29,10 +29,6 @@ class Separation:
     abstained: float
     """Share of unanswerable questions below the threshold (abstained on)."""
 
-    @property
-    def balanced_accuracy(self) -> float:
-        """Mean of the two shares."""
-        return (self.answered + self.abstained) / 2
 
 
 def separation(answerable: Sequence[float], unanswerable: Sequence[float], t: float) -> Separation:
@@ -43,19 +39,22 @@ def separation(answerable: Sequence[float], unanswerable: Sequence[float], t: fl
 
 
 def choose_threshold(answerable: Sequence[float], unanswerable: Sequence[float]) -> Separation:
-    """The threshold with the best balanced accuracy; the middle one of equally good choices.
+    """The highest threshold that still answers every answerable question, placed mid-gap.
 
-    Candidates are the midpoints between consecutive distinct observed similarities.
+    Recall first: a wrong abstention has no second chance, while an out-of-corpus question that
+    passes the threshold still meets the model's refusal instruction (or, extractive, the check
+    that a sentence mentions the question's terms). The threshold sits halfway between the
+    lowest answerable similarity and the highest unanswerable one below it, rounded to two
+    decimals when that keeps it strictly between them.
     """
-    values = sorted(set(answerable) | set(unanswerable))
-    if len(values) < 2:
-        raise ValueError("need at least two distinct similarities to place a threshold")
-    candidates = [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
-    scored = [separation(answerable, unanswerable, t) for t in candidates]
-    best = max(s.balanced_accuracy for s in scored)
-    optimal = [s.threshold for s in scored if s.balanced_accuracy == best]
-    middle = (min(optimal) + max(optimal)) / 2
-    return separation(answerable, unanswerable, round(middle, 2))
+    if not answerable:
+        raise ValueError("need at least one answerable question to place a threshold")
+    low = min(answerable)
+    below = [value for value in unanswerable if value < low]
+    floor = max(below) if below else 0.0
+    middle = (floor + low) / 2
+    threshold = round(middle, 2) if floor < round(middle, 2) < low else round(middle, 4)
+    return separation(answerable, unanswerable, threshold)
 
 
 def best_similarities(

@@ -104,12 +104,16 @@ def _sentences_of(hit: Hit) -> list[str]:
     return [truncate_tokens(s, MAX_SENTENCE_TOKENS) for s in split_sentences(text)]
 
 
-def select_evidence(question: str, hits: Sequence[Hit], budget: int) -> list[Evidence]:
+def select_evidence(
+    question: str, hits: Sequence[Hit], budget: int, min_similarity: float | None = None
+) -> list[Evidence]:
     """Choose, under `budget` prompt tokens, the sentences of `hits` that matter for `question`.
 
     Hits keep their retrieval order. A hit whose header and best sentence no longer fit is left
-    out; if not even the first fits, its best sentence is cut to fit. The returned list's
-    position + 1 is the source number the prompt uses.
+    out; if not even the first fits, its best sentence is cut to fit. With `min_similarity`, a
+    hit none of whose sentences mentions a question term is left out unless its dense
+    similarity reaches `min_similarity` (it would only cost prompt time and invite stray
+    citations). The returned list's position + 1 is the source number the prompt uses.
     """
     if not hits:
         return []
@@ -117,7 +121,7 @@ def select_evidence(question: str, hits: Sequence[Hit], budget: int) -> list[Evi
     chosen: dict[int, list[Sentence]] = {}
     spent = 0
     for rank, sentences in enumerate(scored):
-        if not sentences:
+        if not sentences or _off_topic(hits[rank], sentences, question, min_similarity):
             continue
         best = min(sentences, key=lambda s: (-s.score, s.position))
         cost = count_tokens(header(len(chosen) + 1, hits[rank])) + count_tokens(best.text)
@@ -137,6 +141,16 @@ def select_evidence(question: str, hits: Sequence[Hit], budget: int) -> list[Evi
         Evidence(hits[rank], rank, tuple(sorted(chosen[rank], key=lambda s: s.position)))
         for rank in sorted(chosen)
     ]
+
+
+def _off_topic(
+    hit: Hit, sentences: list[Sentence], question: str, min_similarity: float | None
+) -> bool:
+    if min_similarity is None or any(s.matched_terms for s in sentences):
+        return False
+    if set(content_terms(hit.title)) & set(content_terms(question)):
+        return False
+    return hit.dense_similarity is None or hit.dense_similarity < min_similarity
 
 
 def _extras(

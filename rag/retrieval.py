@@ -12,6 +12,8 @@ others down a list.
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +48,26 @@ DEFAULT_WEIGHTS = (0.6, 0.4)
 questions; 0.6-0.7 for dense scored the same on the dev set, 0.5 lower."""
 
 _UNTITLED = "Untitled: "
+_WORD = re.compile(r"(?u)\b\w\w+\b")  # BM25Retriever's default token pattern
+
+
+@functools.cache
+def keyword_stopwords() -> frozenset[str]:
+    """Words BM25 ignores, in the index and in questions: bm25s's longer English list.
+
+    It includes question words ("what", "how", "does", "can"); questions are full of them,
+    and with bm25s's short default list they matched titles such as "What Is ..." and
+    outvoted real matches.
+    """
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS) | {"could", "would"}
+
+
+def keyword_query(question: str) -> str:
+    """The question's words that BM25 should match (stopwords dropped, order kept)."""
+    stop = keyword_stopwords()
+    return " ".join(w for w in _WORD.findall(question.lower()) if w not in stop)
 
 
 class ChunkRowLike(Protocol):
@@ -207,7 +229,12 @@ class KeywordIndex:
         nodes: list[BaseNode] = [chunk_node(row) for row in rows]
         if not nodes:
             return None
-        bm25 = BM25Retriever(nodes=nodes, similarity_top_k=len(nodes))
+        bm25 = BM25Retriever(
+            nodes=nodes,
+            similarity_top_k=len(nodes),
+            # bm25s takes a stopword list here; LlamaIndex passes it through unchanged.
+            language=sorted(keyword_stopwords()),  # type: ignore[arg-type]
+        )
         # Return corpus entries (node dicts) from bm25s directly, so per-question retrievers
         # built over `existing_bm25` share this corpus.
         bm25.bm25.corpus = bm25.corpus
@@ -280,9 +307,10 @@ class _FoldedRetriever(BaseRetriever):
         self._inner = inner
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        if not query_bundle.query_str.strip():
+        query = keyword_query(query_bundle.query_str)
+        if not query:
             return []
-        return fold_to_papers(self._inner.retrieve(query_bundle), drop_zero=True)
+        return fold_to_papers(self._inner.retrieve(query), drop_zero=True)
 
 
 class _Empty(BaseRetriever):
@@ -301,8 +329,15 @@ class PaperFusionRetriever(QueryFusionRetriever):
     LlamaIndex fuses nodes by content hash; here the same paper may arrive as different best
     chunks from dense and BM25 search, so votes are keyed by `paper_id`. The node kept is the
     one from the list where the paper ranked highest. Retriever weights (ignored by
-    LlamaIndex's own reciprocal-rank mode) scale each list's votes.
+    LlamaIndex's own reciprocal-rank mode) scale each list's votes; `rrf_k` is the rank
+    constant (LlamaIndex fixes it at 60).
     """
+
+    def __init__(
+        self, retrievers: list[BaseRetriever], *, rrf_k: float = RRF_K, **kwargs: Any
+    ) -> None:
+        super().__init__(retrievers, **kwargs)
+        self.rrf_k = rrf_k
 
     def _reciprocal_rerank_fusion(
         self, results: dict[tuple[str, int], list[NodeWithScore]]
@@ -314,7 +349,7 @@ class PaperFusionRetriever(QueryFusionRetriever):
             ranked = sorted(nodes, key=lambda n: n.score or 0.0, reverse=True)
             for rank, node in enumerate(ranked):
                 pid = _paper_id(node)
-                fused[pid] = fused.get(pid, 0.0) + weight / (RRF_K + rank)
+                fused[pid] = fused.get(pid, 0.0) + weight / (self.rrf_k + rank)
                 if pid not in best or rank < best[pid][0]:
                     best[pid] = (rank, node)
         order = sorted(fused, key=lambda pid: (-fused[pid], pid))
@@ -345,7 +380,7 @@ class HybridRetriever:
         candidate_k: int = DEFAULT_CANDIDATE_K,
         mode: Mode = "hybrid",
         weights: tuple[float, float] = DEFAULT_WEIGHTS,
-        keyword_k: int | None = None,
+        rrf_k: float = RRF_K,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -354,9 +389,9 @@ class HybridRetriever:
         self.store = store
         self.embedder = embedder
         self.candidate_k = candidate_k
-        self.keyword_k = keyword_k
         self.mode: Mode = mode
         self.weights = weights
+        self.rrf_k = rrf_k
         self._keywords = KeywordCache(store)
 
     @classmethod
@@ -371,7 +406,7 @@ class HybridRetriever:
     def with_mode(self, mode: Mode) -> HybridRetriever:
         """A retriever over the same store, embedder and BM25 index in another mode."""
         other = HybridRetriever(
-            self.store, self.embedder, self.candidate_k, mode, self.weights, self.keyword_k
+            self.store, self.embedder, self.candidate_k, mode, self.weights, self.rrf_k
         )
         other._keywords = self._keywords
         return other
@@ -400,8 +435,7 @@ class HybridRetriever:
         if self.mode in ("hybrid", "bm25"):
             index = self._keywords.get()
             if index is not None:
-                keyword_k = self.keyword_k if self.mode == "hybrid" and self.keyword_k else candidates
-                retrievers.append(index.retriever(keyword_k, year_from, year_to))
+                retrievers.append(index.retriever(candidates, year_from, year_to))
         if not retrievers:
             return []
         nodes = self._run(retrievers, question, k)
@@ -418,6 +452,7 @@ class HybridRetriever:
             num_queries=1,
             use_async=False,
             retriever_weights=list(self.weights),
+            rrf_k=self.rrf_k,
         )
         return fusion.retrieve(question)
 

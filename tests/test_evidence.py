@@ -76,3 +76,16 @@ def test_selection_is_deterministic():
 
 def test_no_hits_give_no_evidence():
     assert select_evidence("anything", [], budget=400) == []
+
+
+def test_papers_that_neither_mention_the_question_nor_are_close_are_left_out():
+    unrelated = make_hit("p:far", "Watering robots", "Robots water tomatoes.", similarity=0.1)
+    close = make_hit("p:close", "Gardening", "Robots water tomatoes.", similarity=0.6)
+    evidence = select_evidence("What is SOUL?", [unrelated, SOUL, close], 400, min_similarity=0.3)
+    assert [e.hit.paper_id for e in evidence] == [SOUL.paper_id, "p:close"]
+
+
+def test_a_paper_whose_title_names_the_question_term_is_kept():
+    titled = make_hit("p:t", "SOUL revisited", "We revisit the method.", similarity=0.1)
+    evidence = select_evidence("What is SOUL?", [titled], 400, min_similarity=0.3)
+    assert [e.hit.paper_id for e in evidence] == ["p:t"]

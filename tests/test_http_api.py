@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
 
+from paperchat.settings import Settings
 from tests.fixtures.ui import ANSWER_TEXT, HITS, FakeBackends, start_server
 from ui.server import Access, BackgroundServer
 from ui.services import Services
@@ -130,10 +134,10 @@ def test_healthz_is_503_while_the_model_and_index_are_prepared(
 
 
 @pytest.fixture
-def token_server(fake_services: Services) -> BackgroundServer:
+def token_server(fake_services: Services) -> Iterator[BackgroundServer]:
     access = Access(page_auth=None, api_token="s3cret-token", api_token_required=True)
     server = start_server(fake_services, access)
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -198,3 +202,29 @@ def test_gradio_api_lists_only_the_named_endpoints(ui_server: BackgroundServer) 
     info = httpx.get(f"{ui_server.url}/gradio_api/info").json()
 
     assert set(info["named_endpoints"]) == {"/ask", "/retrieve"}
+
+
+@pytest.mark.slow
+def test_real_extractive_assistant_answers_an_openai_client_from_the_sample_corpus(
+    sample_store_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ui.wiring import real_services
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    services = real_services(sample_store_settings.model_copy(update={"llm": "extractive"}))
+    services.prepare()
+    server = start_server(services)
+    try:
+        reply = client_for(server).chat.completions.create(
+            model="paperchat",
+            messages=[{"role": "user", "content": "What is machine unlearning used for?"}],
+        )
+    finally:
+        server.stop()
+
+    message = reply.choices[0].message
+    citations = (message.model_extra or {})["citations"]
+    assert citations, message.content
+    assert message.content is not None
+    assert "[1]" in message.content.split("References:")[0]
+    assert f"[1] {citations[0]['title']}" in message.content

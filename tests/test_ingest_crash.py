@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
@@ -9,11 +10,13 @@ import re
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -35,44 +38,56 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _kill_part_way(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
-    """Run `paperchat ingest` with stderr on a terminal; SIGKILL it once some papers are stored.
+@dataclass
+class _Run:
+    status: int
+    stdout: bytes
+    terminal: bytes  # what the command drew on its stderr terminal
 
-    Returns the (done, total) progress the bar showed when the kill was sent.
+    def progress(self) -> list[tuple[int, int]]:
+        return [(int(a), int(b)) for a, b in _PROGRESS.findall(self.terminal)]
+
+
+def _on_terminal(args: list[str], env: dict[str, str], cwd: Path, *, kill_part_way: bool) -> _Run:
+    """Run `paperchat ARGS` with stderr on a terminal, as a person would.
+
+    With `kill_part_way`, send SIGKILL as soon as the progress bar shows some papers stored
+    (0 < done < total); fail if the run ends first.
     """
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=terminal, env=env, cwd=cwd)
+    # A fresh pty is 0 columns wide and tqdm would draw nothing: size it like a terminal.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([str(PAPERCHAT), *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=terminal, env=env, cwd=cwd)
     os.close(terminal)
-    seen = b""
-    deadline = time.monotonic() + 400
+    run = _Run(-1, b"", b"")
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
+        deadline = time.monotonic() + 500
+        while time.monotonic() < deadline:
             ready, _, _ = select.select([controller], [], [], 1.0)
-            if not ready:
-                continue
-            try:
-                seen += os.read(controller, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            done = [(int(a), int(b)) for a, b in _PROGRESS.findall(seen)]
-            if done and 0 < done[-1][0] < done[-1][1]:
+            if ready:
+                try:
+                    run.terminal += os.read(controller, 4096)
+                except OSError:  # the command closed the terminal: it has ended
+                    break
+            bar = run.progress()
+            if kill_part_way and bar and 0 < bar[-1][0] < bar[-1][1]:
                 os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return done[-1]
-        pytest.fail(f"ingest finished or stalled before it could be killed: {seen[-500:]!r}")
+                break
+            if not ready and proc.poll() is not None:
+                break
+        assert proc.stdout is not None
+        run.stdout = proc.stdout.read()
+        proc.stdout.close()
+        run.status = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(controller)
-
-
-def _paperchat_json(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run([str(PAPERCHAT), *args, "--json"], env=env, cwd=cwd,
-                          capture_output=True, timeout=500, check=False)
-    assert done.stdout, done.stderr.decode()[-2000:]
-    return done.returncode, json.loads(done.stdout)
+    if kill_part_way:
+        assert run.status == -signal.SIGKILL, f"ended before the kill: {run.terminal[-500:]!r}"
+    return run
 
 
 @pytest.mark.slow
@@ -90,19 +105,23 @@ def test_ingest_killed_with_sigkill_then_rerun_ends_with_exact_papers_and_chunks
         for c in chunk_paper(p, 160, 32, window_tokens=MINILM_WINDOW_TOKENS)
     )
 
-    done, total = _kill_part_way([str(PAPERCHAT), "ingest", str(corpus)], env, tmp_path)
+    killed = _on_terminal(["ingest", str(corpus)], env, tmp_path, kill_part_way=True)
+    done, total = killed.progress()[-1]
     assert total == len(papers) == 41
-    _, partial = _paperchat_json(["stats"], env, tmp_path)
-    assert done <= partial["papers"] < len(papers)
+    stats = _on_terminal(["stats", "--json"], env, tmp_path, kill_part_way=False)
+    assert done <= json.loads(stats.stdout)["papers"] < len(papers)
 
-    status, report = _paperchat_json(["ingest", str(corpus)], env, tmp_path)
+    rerun = _on_terminal(["ingest", str(corpus), "--json"], env, tmp_path, kill_part_way=False)
 
-    assert status == 0
+    assert rerun.status == 0, rerun.terminal[-2000:]
+    assert not _PROGRESS.search(rerun.terminal)  # --json: no progress bar, even on a terminal
+    report = json.loads(rerun.stdout)
     assert report["unchanged"] >= done
     assert report["added"] + report["updated"] + report["unchanged"] == len(papers)
     assert (report["papers"], report["chunks"]) == (len(papers), len(expected_ids))
     store = ChromaStore.from_settings(isolated_settings(data_dir), None, create=False)
     stored_ids = [row.chunk_id for row in store.all_chunks()]
     assert sorted(stored_ids) == expected_ids  # every chunk, none twice, nothing extra
-    _, third = _paperchat_json(["ingest", str(corpus)], env, tmp_path)
-    assert (third["added"], third["updated"], third["unchanged"]) == (0, 0, len(papers))
+    third = _on_terminal(["ingest", str(corpus), "--json"], env, tmp_path, kill_part_way=False)
+    report = json.loads(third.stdout)
+    assert (report["added"], report["updated"], report["unchanged"]) == (0, 0, len(papers))

@@ -294,3 +294,20 @@ def test_chunk_ids_match_the_chunker(
     [paper] = list(parse_file(path))
     expected = [c.chunk_id for c in chunk_paper(paper, 160, 32)]  # type: ignore[arg-type]
     assert _ids(settings) == sorted(expected)
+
+
+def test_progress_bar_counts_papers_on_stderr_only_when_asked(
+    settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = [_row(f"2401.{i:05d}", f"Abstract {i}.") for i in range(3)]
+    quiet = _jsonl(tmp_path / "quiet.jsonl", rows)
+    ingest_paths([quiet], settings, store=_store(settings), embedder=fake_embedding,
+                 embedder_id=FAKE_EMBEDDER_ID, progress=False)
+    assert capsys.readouterr() == ("", "")
+    loud = _jsonl(tmp_path / "loud.jsonl", [_row(f"2402.{i:05d}", f"Other {i}.") for i in range(3)])
+    ingest_paths([loud], settings, store=_store(settings), embedder=fake_embedding,
+                 embedder_id=FAKE_EMBEDDER_ID, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "3/3" in err and "paper" in err

@@ -8,7 +8,13 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from ingest.store import ChromaStore
-from rag.retrieval import HybridRetriever, PaperFusionRetriever, year_where
+from rag.retrieval import (
+    RRF_K,
+    HybridRetriever,
+    PaperFusionRetriever,
+    keyword_query,
+    year_where,
+)
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 SOUL_ID = "p:d4ad722d7858ad37"
@@ -114,6 +120,17 @@ def test_bm25_returns_nothing_for_words_in_no_paper(retriever):
     assert retriever.with_mode("bm25").retrieve("zzyzx platypus", k=5) == []
 
 
+def test_keyword_query_drops_question_words_and_stopwords():
+    assert keyword_query("What is SOUL?") == "soul"
+    assert (
+        keyword_query("How can a model forget its training data?") == "model forget training data"
+    )
+
+
+def test_bm25_ignores_a_question_made_only_of_stopwords(retriever):
+    assert retriever.with_mode("bm25").retrieve("What is it, and how does it do that?") == []
+
+
 def test_dense_similarity_is_set_by_dense_search_and_absent_in_bm25_mode(retriever):
     dense = retriever.with_mode("dense").retrieve("machine unlearning", k=3)
     assert all(h.dense_similarity is not None for h in dense)
@@ -126,7 +143,8 @@ def test_hybrid_scores_are_reciprocal_rank_sums_best_first(retriever):
     hits = retriever.retrieve("machine unlearning language models", k=4)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    assert all(0 < s <= 1 / 60 for s in scores)  # two half-weight votes at most 1/60
+    # weights are normalised to sum to 1, so rank 0 in both lists scores 1 / RRF_K at most
+    assert all(0 < s <= 1 / RRF_K for s in scores)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
@@ -223,6 +241,7 @@ def _fuse(dense, keyword, weights=(1.0, 1.0)):
         num_queries=1,
         use_async=False,
         retriever_weights=list(weights),
+        rrf_k=60,
     )
     return fusion.retrieve("q")
 

@@ -7,10 +7,12 @@ own browser download is not used). Screenshots go to `test-artifacts/` at the re
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from paperchat.settings import Settings
 from tests.fixtures.ui import ANSWER_TEXT, FakeBackends, FakeCorpus, make_services, start_server
@@ -33,15 +35,12 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WAIT_MS = 60_000  # generous: two CPU cores shared with other test runs
 
-if True:  # playwright is a dev dependency; say how to get it rather than erroring on import
-    playwright_api = pytest.importorskip("playwright.sync_api")
-
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail("browser tests need Debian's Chromium: apt-get install -y chromium")
-    with playwright_api.sync_playwright() as pw:
+    with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
@@ -50,8 +49,9 @@ def browser() -> Iterator[object]:
 class Page:
     """A Playwright page on one server, with the helpers the tests share."""
 
-    def __init__(self, browser: object, server: BackgroundServer) -> None:
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    def __init__(self, browser: Any, server: BackgroundServer) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.page.set_default_timeout(WAIT_MS)
         self.outside: list[str] = []
@@ -59,20 +59,17 @@ class Page:
         self.page.goto(server.url, wait_until="load")
         self.page.locator("#pc-question textarea").wait_for()
 
-    def _only_local(self, route: object) -> None:
-        url = route.request.url  # type: ignore[attr-defined]
+    def _only_local(self, route: Any) -> None:
+        url = route.request.url
         if url.startswith(("http://127.0.0.1:", "http://localhost:")):
-            route.continue_()  # type: ignore[attr-defined]
+            route.continue_()
         else:
             self.outside.append(url)
-            route.abort()  # type: ignore[attr-defined]
+            route.abort()
 
     def ask(self, question: str) -> None:
         self.page.locator("#pc-question textarea").fill(question)
         self.page.locator("#pc-ask").click()
-
-    def bot_messages(self) -> object:
-        return self.page.locator('#pc-chat [data-testid="bot"]')
 
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -84,8 +81,11 @@ class Page:
         self.context.close()
 
 
+OpenPage = Callable[[Services], Page]
+
+
 @pytest.fixture
-def open_page(browser: object) -> Iterator[object]:
+def open_page(browser: Any) -> Iterator[OpenPage]:
     pages: list[Page] = []
     servers: list[BackgroundServer] = []
 
@@ -103,10 +103,10 @@ def open_page(browser: object) -> Iterator[object]:
 
 
 def test_question_streams_an_answer_whose_marker_links_to_its_source_card(
-    settings: Settings, open_page: object
+    settings: Settings, open_page: OpenPage
 ) -> None:
     gate = threading.Event()
-    view: Page = open_page(make_services(settings, backends=FakeBackends(gate=gate)))  # type: ignore[operator]
+    view: Page = open_page(make_services(settings, backends=FakeBackends(gate=gate)))
 
     view.ask("How are concepts erased from diffusion models?")
     first_half = ANSWER_TEXT.split(" [1]")[0][:40]
@@ -130,12 +130,41 @@ def test_question_streams_an_answer_whose_marker_links_to_its_source_card(
     view.shot("ui-fake.png")
 
 
-def test_example_question_on_the_empty_chat_is_answered_when_clicked(
-    settings: Settings, open_page: object
+def test_two_sessions_keep_their_own_chats_and_a_slow_answer_blocks_no_one(
+    settings: Settings, open_page: OpenPage
 ) -> None:
-    view: Page = open_page(make_services(settings))  # type: ignore[operator]
+    gate = threading.Event()
+    slow = "Slow question from Ann?"
+    services = make_services(settings, backends=FakeBackends(gate=gate, slow_question=slow))
+    ann = open_page(services)
+    bob = Page(ann.context.browser, ann.server)
+    try:
+        ann.ask(slow)
+        ann.page.locator('#pc-chat [data-testid="bot"]', has_text="Concepts are").wait_for()
+        bob.ask("Quick question from Bob?")
+        bob.page.locator("#pc-chat a.pc-cite").first.wait_for()  # while Ann's answer waits
+        bob_chat = bob.page.locator("#pc-chat").inner_text()
+        ann_waiting = ann.page.locator("#pc-chat a.pc-cite").count()
+        gate.set()
+        ann.page.locator("#pc-chat a.pc-cite").first.wait_for()
+        ann_chat = ann.page.locator("#pc-chat").inner_text()
+    finally:
+        gate.set()
+        bob.close()
 
-    view.page.get_by_text("How can a concept be erased from a text-to-image diffusion model?").click()
+    assert ann_waiting == 0
+    assert "Quick question from Bob?" in bob_chat and slow not in bob_chat
+    assert slow in ann_chat and "Quick question from Bob?" not in ann_chat
+
+
+def test_example_question_on_the_empty_chat_is_answered_when_clicked(
+    settings: Settings, open_page: OpenPage
+) -> None:
+    view: Page = open_page(make_services(settings))
+
+    view.page.get_by_text(
+        "How can a concept be erased from a text-to-image diffusion model?"
+    ).click()
     view.page.locator("#pc-chat a.pc-cite").first.wait_for()
 
     user = view.page.locator('#pc-chat [data-testid="user"]').first.inner_text()
@@ -143,9 +172,9 @@ def test_example_question_on_the_empty_chat_is_answered_when_clicked(
 
 
 def test_unreachable_llm_shows_a_message_and_the_extractive_answer_on_request(
-    settings: Settings, open_page: object
+    settings: Settings, open_page: OpenPage
 ) -> None:
-    view: Page = open_page(make_services(settings, default="local"))  # type: ignore[operator]
+    view: Page = open_page(make_services(settings, default="local"))
 
     view.ask("How are concepts erased?")
     view.page.locator("#pc-chat", has_text="is unreachable").wait_for()
@@ -159,9 +188,9 @@ def test_unreachable_llm_shows_a_message_and_the_extractive_answer_on_request(
 
 
 def test_new_chat_clears_the_conversation_and_the_sources(
-    settings: Settings, open_page: object
+    settings: Settings, open_page: OpenPage
 ) -> None:
-    view: Page = open_page(make_services(settings))  # type: ignore[operator]
+    view: Page = open_page(make_services(settings))
     view.ask("How are concepts erased?")
     view.page.locator("#pc-chat a.pc-cite").first.wait_for()
 
@@ -173,10 +202,10 @@ def test_new_chat_clears_the_conversation_and_the_sources(
 
 
 def test_page_says_it_is_preparing_until_the_model_and_index_are_ready(
-    settings: Settings, open_page: object
+    settings: Settings, open_page: OpenPage
 ) -> None:
     services = make_services(settings, prepare=False)
-    view: Page = open_page(services)  # type: ignore[operator]
+    view: Page = open_page(services)
     preparing = view.page.locator("#pc-status", has_text="Preparing").is_visible()
 
     services.prepare()
@@ -186,10 +215,10 @@ def test_page_says_it_is_preparing_until_the_model_and_index_are_ready(
 
 
 def test_uploaded_file_is_ingested_and_its_rejected_records_listed(
-    settings: Settings, open_page: object, tmp_path: Path
+    settings: Settings, open_page: OpenPage, tmp_path: Path
 ) -> None:
     services = make_services(settings)
-    view: Page = open_page(services)  # type: ignore[operator]
+    view: Page = open_page(services)
     upload = tmp_path / "my papers.jsonl"
     upload.write_text('{"id": "1", "title": "T", "abstract": "A."}\n', encoding="utf-8")
 
@@ -206,7 +235,9 @@ def test_uploaded_file_is_ingested_and_its_rejected_records_listed(
 
 @pytest.mark.slow
 def test_real_extractive_assistant_answers_from_the_sample_corpus_in_the_browser(
-    sample_store_settings: Settings, open_page: object, monkeypatch: pytest.MonkeyPatch,
+    sample_store_settings: Settings,
+    open_page: OpenPage,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     from ui.wiring import real_services
@@ -215,7 +246,7 @@ def test_real_extractive_assistant_answers_from_the_sample_corpus_in_the_browser
     services = real_services(sample_store_settings.model_copy(update={"llm": "extractive"}))
     services.prepare()
     assert services.state == "ready", services.message
-    view: Page = open_page(services)  # type: ignore[operator]
+    view: Page = open_page(services)
 
     view.ask("How can a concept be erased from a text-to-image diffusion model?")
     marker = view.page.locator("#pc-chat a.pc-cite").first

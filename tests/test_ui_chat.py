@@ -115,3 +115,17 @@ def test_failed_start_up_is_reported_in_the_chat(settings: Settings) -> None:
 
     assert services.state == "failed"
     assert "no store at /nowhere" in views[-1].messages[-1]["content"]
+
+
+def test_start_up_with_a_dead_llm_still_serves_and_warns(settings: Settings) -> None:
+    backends = FakeBackends(failing=set(), broken={"local"})
+    services = make_services(settings, default="local", backends=backends)
+
+    views = run(ChatController(services), "How are concepts erased?", ChatState())
+
+    assert services.state == "ready"
+    assert services.warning is not None
+    assert "Extractive answers still work" in services.warning
+    assert "did not start" in services.describe()["message"]
+    assert views[-1].offer_extractive
+    assert "did not start" in views[-1].messages[-1]["content"]

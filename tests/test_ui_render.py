@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.types import Answer, Hit
-from tests.fixtures.ui import ANSWER_TEXT, HITS, cited_answer, citation_of
+from tests.fixtures.ui import ANSWER_TEXT, HITS, citation_of, cited_answer
 from ui.render import (
     answer_markdown,
     best_sentence,

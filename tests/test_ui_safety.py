@@ -37,9 +37,7 @@ def test_non_local_bind_without_credentials_is_refused(settings: Settings) -> No
 
 
 def test_non_local_bind_with_page_password_requires_api_token(settings: Settings) -> None:
-    secured = settings.model_copy(
-        update={"ui_auth": "ann:pw", "api_token": SecretStr("tok")}
-    )
+    secured = settings.model_copy(update={"ui_auth": "ann:pw", "api_token": SecretStr("tok")})
 
     access = access_for("0.0.0.0", secured)
 

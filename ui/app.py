@@ -55,6 +55,11 @@ def status_banner(services: Services) -> str:
             "ingest data/sample</code>, or upload a file on the Corpus tab.</div>"
         )
     what = f"{stats.papers} papers" if stats else "the corpus"
+    if services.warning:
+        return (
+            f'<div class="pc-banner failed">Ready to ask about {what}, but: '
+            f"{html.escape(services.warning)}</div>"
+        )
     return f'<div class="pc-banner ready">Ready: ask about {what}.</div>'
 
 

@@ -32,12 +32,23 @@ def ui(
         "PAPERCHAT_LLM). The page can switch per question.",
     ),
 ) -> None:
-    """Chat with the papers in the browser at http://127.0.0.1:7860, and ask over HTTP.
+    """Chat with the papers in the browser at http://127.0.0.1:7860, and ask them over HTTP.
 
-    The same server answers OpenAI-compatible requests at /v1/chat/completions (model
-    "paperchat"), lists models at /v1/models, and reports readiness at /healthz. Start-up
-    loads the embedding model and the index (and starts the local LLM) before the first
-    answer; the page says so meanwhile.
+    The same port serves OpenAI-compatible POST /v1/chat/completions (model "paperchat").
+
+    GET /v1/models lists the models; GET /healthz says when the server is ready.
+
+    Start-up loads the index and the model before the first answer; the page says so meanwhile.
+
+    Usage examples:
+
+      paperchat ui
+
+      paperchat ui --llm extractive --port 8080
+
+      PAPERCHAT_UI_AUTH=ann:secret PAPERCHAT_API_TOKEN=tok paperchat ui --host 0.0.0.0
+
+    Exit status: 0 stopped, 2 refused (non-local bind without credentials, or a bad setting).
     """
     from paperchat.errors import PaperchatError
     from paperchat.settings import Settings

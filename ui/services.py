@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from paperchat.errors import PaperchatError
+from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
 from paperchat.settings import Settings
 from rag.types import Answer, Hit
 
@@ -131,6 +131,7 @@ class Services:
         self._ready = threading.Event()
         self.state: ReadyState = "preparing"
         self.message = "Preparing the model and the index…"
+        self.warning: str | None = None
 
     @property
     def default_backend(self) -> str:
@@ -164,10 +165,22 @@ class Services:
     def prepare(self) -> None:
         """Build the default assistant and run one retrieval, so the first answer is fast.
 
-        Never raises: a failure is kept in `state`/`message` for the page and /healthz.
+        When only the LLM fails (not installed, server down), the index is still warmed with
+        the extractive backend and the page serves, warning in `warning`; each question then
+        says the LLM is unreachable and offers the extractive answer. Never raises: any other
+        failure is kept in `state`/`message` for the page and /healthz.
         """
         try:
-            self.assistant().retrieve("warm up the index", k=1)
+            try:
+                self.assistant().retrieve("warm up the index", k=1)
+            except (LLMUnavailable, ModelUnavailable) as err:
+                if "extractive" not in self.backends or self.default_backend == "extractive":
+                    raise
+                self.assistant("extractive").retrieve("warm up the index", k=1)
+                self.warning = (
+                    f"The {self.default_backend} language model is not available ({err}). "
+                    "Extractive answers still work."
+                )
         except Exception as err:  # any failure must reach the page, not kill the server
             log.exception("start-up failed")
             self._finish("failed", f"Start-up failed: {err}")
@@ -201,7 +214,7 @@ class Services:
 
     def describe(self) -> dict[str, Any]:
         """Return the readiness as JSON for /healthz."""
-        body: dict[str, Any] = {"status": self.state, "message": self.message}
+        body: dict[str, Any] = {"status": self.state, "message": self.warning or self.message}
         stats = self.corpus_stats() if self.state == "ready" else None
         if stats is not None:
             body.update(papers=stats.papers, chunks=stats.chunks, embedder=stats.embedder)
