@@ -178,12 +178,13 @@ def _write(
 
     if not plan.to_write:
         return 0
-    model = embedder if isinstance(embedder, BaseEmbedding) else embedder()
     written = 0
     with tqdm(
-        total=len(plan.to_write), unit="paper", desc="Embedding", disable=not progress,
-        dynamic_ncols=True,
+        total=len(plan.to_write), unit="paper", desc="Loading embedding model",
+        disable=not progress, dynamic_ncols=True,
     ) as bar:
+        model = embedder if isinstance(embedder, BaseEmbedding) else embedder()
+        bar.set_description("Embedding")
         for batch in _batches(plan.to_write, settings, window_tokens):
             texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
             vectors = model.get_text_embedding_batch(texts)

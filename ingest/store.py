@@ -113,10 +113,12 @@ class ChromaStore:
                 )
             return self._create(embedder_id)
         stored = (existing.metadata or {}).get(EMBEDDER_KEY)
-        if embedder_id is not None and stored not in (None, embedder_id):
-            if existing.count() == 0:  # nothing to mix with: adopt the new model
-                self._client.delete_collection(self._name)
-                return self._create(embedder_id)
+        if embedder_id is None or stored == embedder_id:
+            return existing
+        if existing.count() == 0:  # nothing to mix with: adopt (and record) the new model
+            self._client.delete_collection(self._name)
+            return self._create(embedder_id)
+        if stored is not None:
             raise EmbeddingModelMismatch(
                 f"The store at {self.location} was built with the embedding model {stored!r}, "
                 f"but {embedder_id!r} is configured. Vectors from two models cannot be mixed: "

@@ -24,7 +24,11 @@ SYSTEM_PROMPT = (
 SOURCE_TEMPLATE = "{header}\n{text}"
 """One source: `[n] Title (year)` then the selected sentences."""
 
-USER_TEMPLATE = f"{SOURCES_OPEN}\n{{sources}}\n{SOURCES_CLOSE}\n\nQuestion: {{question}}"
+USER_TEMPLATE = (
+    f"{SOURCES_OPEN}\n{{sources}}\n{SOURCES_CLOSE}\n\n"
+    "Question: {question}\n"
+    f"Answer with a [n] citation after every sentence, or {REFUSAL_TOKEN}."
+)
 
 CONDENSE_TEMPLATE = (
     "Rewrite the last question as one standalone question, using the conversation for "

@@ -10,6 +10,7 @@ from eval.calibration import LabelledPair, calibrate, corpus_abstracts, load_pai
 from eval.judges import Judge, LexicalJudge, LLMJudge, parse_verdict
 from eval.questions import default_dataset
 from paperchat.errors import InputError
+from paperchat.settings import Settings
 from tests.conftest import SAMPLE_DIR, QueuedLLM
 
 ADAPTERS = (
@@ -224,3 +225,16 @@ def test_judge_command_explains_a_judge_it_cannot_build(
     result = CliRunner().invoke(app, ["eval", "judge", "--corpus", str(SAMPLE_DIR), *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_llm_judge_on_the_answering_backend_reuses_its_model(settings: Settings) -> None:
+    from eval.cli_grounding import make_judge
+
+    local = settings.model_copy(update={"llm": "local"})
+    llm = QueuedLLM(["yes"])
+    judge, handle = make_judge("llm", None, local, shared=("local", "local:qwen", llm))
+    assert handle is None and isinstance(judge, LLMJudge)
+    assert judge.model_id == "local:qwen" and judge.llm is llm
+    assert judge.cache_dir == settings.data_dir / "eval" / "judge-cache"
+    lexical, none = make_judge("lexical", None, local, shared=("local", "local:qwen", llm))
+    assert isinstance(lexical, LexicalJudge) and none is None

@@ -8,13 +8,8 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from ingest.store import ChromaStore
-from rag.retrieval import (
-    RRF_K,
-    HybridRetriever,
-    PaperFusionRetriever,
-    keyword_query,
-    year_where,
-)
+from rag.keyword import keyword_query
+from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever, year_where
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 SOUL_ID = "p:d4ad722d7858ad37"
