@@ -57,6 +57,8 @@ _OPPOSITES = {
     "before": {"after"}, "after": {"before"},
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# LaTeX left in abstracts: `Evo\textbf{Lved}` reads as `EvoLved`, `$\boldsymbol{50.72\%}$` as 50.72.
+_LATEX = re.compile(r"\\[A-Za-z]+\*?\{|[{}$]")
 
 
 def strip_markers(text: str) -> str:
@@ -106,7 +108,8 @@ def _normalise_number(token: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    text = CITATION_MARKER.sub(" ", text).replace("n't", " not").replace("n’t", " not")
+    text = _LATEX.sub("", CITATION_MARKER.sub(" ", text))
+    text = text.replace("n't", " not").replace("n’t", " not")
     return [_normalise_number(w) for w in _WORD.findall(text)]
 
 

@@ -17,7 +17,13 @@ from llama_index.core.llms import LLM, ChatMessage, ChatResponse, MessageRole
 
 from paperchat.errors import LLMUnavailable, PaperchatError
 from rag import prompts
-from rag.citations import MarkerRewriter, build_citations, rewrite_markers, uncited_sentences
+from rag.citations import (
+    MarkerRewriter,
+    attribute_uncited,
+    build_citations,
+    rewrite_markers,
+    uncited_sentences,
+)
 from rag.evidence import Evidence, header
 from rag.extractive import extractive_answer
 from rag.llm import usage_of
@@ -184,6 +190,8 @@ def stream_llm_answer(
 
     The opening of the reply is held back while it could still be the refusal token, so a
     refusal never reaches the screen; a refusal anywhere in the reply becomes an abstention.
+    Uncited sentences that restate one source are then cited (`attribute_uncited`), so the
+    final text can carry markers the stream did not show: display the final `Answer.text`.
     """
     messages = build_messages(turn.standalone, evidence)
     rewriter = MarkerRewriter(len(evidence))
@@ -220,7 +228,8 @@ def stream_llm_answer(
     elif not shown.strip():
         yield abstention(turn, prompts.ABSTAIN_EMPTY_ANSWER, hits)
     else:
-        yield finished_answer(turn, shown.strip(), rewriter.order, rewriter.dropped, evidence)
+        text, order, _ = attribute_uncited(shown.strip(), rewriter.order, evidence)
+        yield finished_answer(turn, text, order, rewriter.dropped, evidence)
 
 
 def llm_failure(backend: str, err: BaseException) -> LLMUnavailable:

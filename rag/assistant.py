@@ -143,7 +143,8 @@ class Assistant:
         """Yield answer text deltas as they are written, then exactly one final `Answer`.
 
         The deltas concatenated equal the final `Answer.text` up to surrounding whitespace,
-        except on abstention, where the final text replaces anything shown.
+        except on abstention and where a missing citation was added to a sentence that restates
+        a source (`rag.citations.attribute_uncited`): show the final text when it arrives.
 
         Args:
             question: The user's question, possibly a follow-up.

@@ -30,7 +30,6 @@ class Separation:
     """Share of unanswerable questions below the threshold (abstained on)."""
 
 
-
 def separation(answerable: Sequence[float], unanswerable: Sequence[float], t: float) -> Separation:
     """Score threshold `t` on the two groups of best similarities."""
     answered = sum(v >= t for v in answerable) / len(answerable) if answerable else 1.0

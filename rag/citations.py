@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.evidence import Evidence
-from rag.text import split_sentences
+from rag.text import content_terms, split_sentences
 from rag.types import Citation
 
 _NUMBER = r"(?:sources?\s*)?\d+"
@@ -120,11 +120,18 @@ def rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], int]:
 
 
 def answer_sentences(text: str) -> list[str]:
-    """Split an answer into sentences; markers after a full stop (`… LoRA. [2]`) stay with it."""
+    """Split an answer into sentences; markers after a full stop (`… LoRA. [2]`) stay with it.
+
+    Markers that open a new line (a list item such as `[2] Trans-LoRA …`) start their sentence.
+    """
     sentences: list[str] = []
+    cursor = 0
     for piece in split_sentences(text):
+        start = text.find(piece, cursor)
+        same_line = "\n" not in text[cursor:start] if start >= 0 else True
+        cursor = start + len(piece) if start >= 0 else cursor
         match = _LEADING_MARKERS.match(piece)
-        if match and sentences:
+        if match and sentences and same_line:
             sentences[-1] = f"{sentences[-1]} {match.group(1).strip()}"
             piece = match.group(2).strip()
         if piece:
@@ -135,6 +142,56 @@ def answer_sentences(text: str) -> list[str]:
 def uncited_sentences(text: str) -> list[str]:
     """Sentences of the answer that carry no citation marker."""
     return [s for s in answer_sentences(text) if not MARKER.search(s)]
+
+
+ATTRIBUTION_OVERLAP = 0.6
+"""Share of an uncited sentence's content terms one source must hold to be attributed to it."""
+
+ATTRIBUTION_MIN_TERMS = 3
+"""...and at least this many shared terms, so short sentences are never attributed by chance."""
+
+
+def attribute_uncited(
+    text: str, order: list[int], evidence: Sequence[Evidence]
+) -> tuple[str, list[int], int]:
+    """Cite uncited sentences that restate one source's evidence; return (text, order, count).
+
+    Small models often drop the marker from a sentence copied from a source. A sentence with no
+    marker gets the number of the single source whose shown evidence (title and sentences) holds
+    at least `ATTRIBUTION_OVERLAP` of its content terms (and `ATTRIBUTION_MIN_TERMS` of them).
+    Other uncited sentences are left alone and stay listed by `uncited_sentences`. `text` and
+    `order` are in renumbered form (`order[0]` is [1]); a newly cited source is appended.
+    """
+    order = list(order)
+    sources = [set(content_terms(f"{item.title} {item.text}")) for item in evidence]
+    out, cursor, count = [], 0, 0
+    for sentence in uncited_sentences(text):
+        source = _best_source(set(content_terms(sentence)), sources)
+        start = text.find(sentence, cursor)
+        if source is None or start < 0:
+            continue
+        if source not in order:
+            order.append(source)
+        end = start + len(sentence)
+        body = sentence.rstrip(".!?")
+        out.append(
+            text[cursor:start] + f"{body} [{order.index(source) + 1}]" + sentence[len(body) :]
+        )
+        cursor, count = end, count + 1
+    out.append(text[cursor:])
+    return "".join(out), order, count
+
+
+def _best_source(terms: set[str], sources: Sequence[set[str]]) -> int | None:
+    if not terms:
+        return None
+    shared = [len(terms & source) for source in sources]
+    best = max(shared, default=0)
+    if best < ATTRIBUTION_MIN_TERMS or best / len(terms) < ATTRIBUTION_OVERLAP:
+        return None
+    if shared.count(best) > 1:
+        return None  # two sources fit equally: do not guess
+    return shared.index(best) + 1
 
 
 def build_citations(order: Sequence[int], evidence: Sequence[Evidence]) -> list[Citation]:

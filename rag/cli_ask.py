@@ -179,21 +179,26 @@ def _final(stream: Iterable[str | Answer]) -> Answer:
 
 
 def _render(stream: Iterable[str | Answer], live: bool) -> None:
-    """Print the answer (as it streams when `live`), then references or nearest papers."""
+    """Print the answer (as it streams when `live`), then references or nearest papers.
+
+    When the final text differs from what streamed (an abstention, or citations added to
+    sentences that restate a source), the final text is printed below the streamed one.
+    """
     from rag.types import Answer
 
-    shown = False
+    streamed = ""
     for item in stream:
         if isinstance(item, Answer):
-            if not live or item.abstained or not shown:
-                if shown:
-                    typer.echo("")
+            if streamed and item.text != streamed.strip():
+                typer.echo("\n")
+                typer.echo(item.text, nl=False)
+            elif not streamed:
                 typer.echo(item.text, nl=False)
             typer.echo("")
             _references(item)
         elif live:
             typer.echo(item, nl=False)
-            shown = True
+            streamed += item
 
 
 def _references(answer: Answer) -> None:

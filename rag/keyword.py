@@ -78,11 +78,12 @@ class KeywordIndex:
         self, candidate_k: int, year_from: int | None, year_to: int | None
     ) -> BaseRetriever:
         """A retriever for one question: top `candidate_k` chunks in the year range."""
+        import numpy as np
         from llama_index.retrievers.bm25 import BM25Retriever
 
         mask: list[int] | None = None
         if year_from is not None or year_to is not None:
-            keep = ~self._nan_mask()
+            keep = ~np.isnan(self.years)
             if year_from is not None:
                 keep &= self.years >= year_from
             if year_to is not None:
@@ -96,11 +97,6 @@ class KeywordIndex:
             corpus_weight_mask=mask,
         )
         return _FoldedRetriever(inner)
-
-    def _nan_mask(self) -> np.ndarray:
-        import numpy as np
-
-        return np.isnan(self.years)
 
 
 class KeywordCache:
@@ -131,7 +127,10 @@ class KeywordCache:
 
 
 class _FoldedRetriever(BaseRetriever):
-    """Wrap a chunk retriever so it returns one node per paper (its best-scoring chunk)."""
+    """Run BM25 on the question's keywords; return one node per paper (its best chunk).
+
+    Chunks that matched no keyword (score 0, e.g. masked out by the year filter) are dropped.
+    """
 
     def __init__(self, inner: BaseRetriever) -> None:
         super().__init__()

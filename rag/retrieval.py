@@ -139,6 +139,8 @@ class HybridRetriever:
         candidate_k: Chunks fetched from each of dense and BM25 search before fusion.
         mode: "hybrid" (both, fused), "dense" or "bm25" (one side alone).
         weights: Reciprocal-rank weights of (dense, BM25) in hybrid mode.
+        rrf_k: Reciprocal-rank constant: a paper at 0-based rank r in a list gets
+            weight / (rrf_k + r) from it.
 
     The BM25 index is built from `store.all_chunks()` on first use and rebuilt when the
     store's chunk count changes (or after `refresh()`). Safe to share between threads.

@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 
 from paperchat.cli import app
 from paperchat.settings import Settings
+from rag.cli_ask import _render
+from rag.types import Answer, Citation
 
 
 @pytest.fixture
@@ -59,3 +61,22 @@ def test_ask_error_is_one_line_and_exit_status_1(settings: Settings, monkeypatch
     assert "OPENAI_API_KEY" in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def _answer(text: str, **extra) -> Answer:
+    citation = Citation(number=1, paper_id="p:1", title="SOUL paper", year=2024, snippet="s")
+    return Answer(question="q", standalone_question="q", text=text, citations=[citation], **extra)
+
+
+def test_live_render_streams_then_lists_references(capsys):
+    _render(iter(["SOUL unlearns", " data [1].", _answer("SOUL unlearns data [1].")]), live=True)
+    out = capsys.readouterr().out
+    assert out.count("SOUL unlearns data [1].") == 1
+    assert "[1] SOUL paper (2024)" in out
+
+
+def test_live_render_prints_the_final_text_when_citations_were_added(capsys):
+    final = _answer("SOUL unlearns data [1].")
+    _render(iter(["SOUL unlearns data.", final]), live=True)
+    out = capsys.readouterr().out
+    assert out.index("SOUL unlearns data.") < out.index("SOUL unlearns data [1].")

@@ -271,3 +271,15 @@ def test_cited_answer_that_says_not_is_not_taken_for_a_refusal(assistant_setting
     answer = Assistant(FakeRetriever([SOUL]), llm, assistant_settings).ask("What is SOUL?")
     assert answer.abstained is False
     assert answer.citations[0].paper_id == SOUL.paper_id
+
+
+def test_model_sentence_copied_from_a_source_without_marker_is_cited_in_the_final_answer(
+    assistant_settings,
+):
+    llm = QueuedLLM(
+        ["SOUL is a second-order unlearning framework built upon Sophia-based LLM training."]
+    )
+    answer = Assistant(FakeRetriever([SOUL]), llm, assistant_settings).ask("What is SOUL?")
+    assert answer.text.endswith("training [1].")
+    assert answer.citations[0].paper_id == SOUL.paper_id
+    assert answer.uncited_sentences == []

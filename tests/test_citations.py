@@ -5,6 +5,7 @@ import pytest
 from rag.citations import (
     MarkerRewriter,
     answer_sentences,
+    attribute_uncited,
     build_citations,
     marker_numbers,
     rewrite_markers,
@@ -99,3 +100,43 @@ def test_build_citations_numbers_by_first_use_and_carries_the_shown_evidence():
     assert citations[1].title == SOUL.title
     assert citations[1].year == 2024
     assert citations[1].url == SOUL.url
+
+
+def test_uncited_sentence_restating_one_source_gets_that_sources_marker():
+    evidence = select_evidence("What is SOUL?", [DEFT, SOUL], budget=400)
+    text = (
+        "SOUL is a second-order unlearning framework built upon Sophia-based LLM training. "
+        "It beats baselines [1]."
+    )
+    rewritten, order, count = attribute_uncited(text, [2], evidence)
+    assert rewritten == (
+        "SOUL is a second-order unlearning framework built upon Sophia-based LLM training [1]. "
+        "It beats baselines [1]."
+    )
+    assert (order, count) == ([2], 1)
+
+
+def test_attribution_appends_a_newly_cited_source_to_the_order():
+    evidence = select_evidence("activation density DEFT", [SOUL, DEFT], budget=400)
+    text = "DEFT reduces the activation density consistently."
+    rewritten, order, count = attribute_uncited(text, [], evidence)
+    assert rewritten == "DEFT reduces the activation density consistently [1]."
+    assert (order, count) == ([2], 1)
+
+
+def test_unsupported_or_short_uncited_sentences_stay_uncited():
+    evidence = select_evidence("What is SOUL?", [SOUL], budget=400)
+    text = "SOUL is great. Quantum gravity explains dark matter in galaxies."
+    rewritten, order, count = attribute_uncited(text, [], evidence)
+    assert rewritten == text
+    assert (order, count) == ([], 0)
+    assert uncited_sentences(rewritten) == [
+        "SOUL is great.",
+        "Quantum gravity explains dark matter in galaxies.",
+    ]
+
+
+def test_markers_opening_a_list_line_belong_to_that_line():
+    text = "[1] Trans-LoRA uses LoRA.\n[2] Chain of LoRA uses LoRA."
+    assert answer_sentences(text) == ["[1] Trans-LoRA uses LoRA.", "[2] Chain of LoRA uses LoRA."]
+    assert uncited_sentences(text) == []

@@ -15,6 +15,7 @@ from eval.report import load_report, write_reports
 from eval.report_html import histogram_svg, metric_bars_svg
 from paperchat.cli import app
 from paperchat.errors import InputError
+from paperchat.settings import Settings
 from tests.eval_fakes import (
     Q_ADAPTERS,
     Q_LAVA,
@@ -147,9 +148,9 @@ def test_dataset_loader_names_the_bad_line_and_fills_ids(tmp_path: Path) -> None
      (["--dataset", "missing.jsonl"], "missing.jsonl: cannot read the dataset")],
 )
 def test_grounding_command_explains_bad_options_before_loading_anything(
-    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    args: list[str], message: str, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "data"))
     result = CliRunner().invoke(app, ["eval", "grounding", *args])
     assert result.exit_code == 1

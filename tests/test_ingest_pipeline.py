@@ -311,3 +311,14 @@ def test_progress_bar_counts_papers_on_stderr_only_when_asked(
     out, err = capsys.readouterr()
     assert out == ""
     assert "3/3" in err and "paper" in err
+
+
+def test_empty_store_opened_without_a_model_is_claimed_by_the_first_writer(
+    settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path
+) -> None:
+    assert ChromaStore.from_settings(settings, None).embedder_id is None  # e.g. by `stats`
+    ingest_fake([_jsonl(tmp_path / "a.jsonl", [_row("2401.00001", "A.")])], settings,
+                fake_embedding)
+    assert _store(settings).embedder_id == FAKE_EMBEDDER_ID
+    with pytest.raises(EmbeddingModelMismatch):
+        ChromaStore.from_settings(settings, "local:all-MiniLM-L6-v2")

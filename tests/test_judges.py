@@ -193,7 +193,7 @@ def test_shipped_calibration_set_is_large_balanced_and_grounded_in_the_sample_co
 
 
 def test_judge_command_reports_lexical_calibration_figures(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
@@ -215,7 +215,8 @@ def test_judge_command_reports_lexical_calibration_figures(
      (["--judge", "oracle"], "--judge must be one of lexical, llm")],
 )
 def test_judge_command_explains_a_judge_it_cannot_build(
-    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    args: list[str], message: str, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     from typer.testing import CliRunner
 
@@ -238,3 +239,10 @@ def test_llm_judge_on_the_answering_backend_reuses_its_model(settings: Settings)
     assert judge.cache_dir == settings.data_dir / "eval" / "judge-cache"
     lexical, none = make_judge("lexical", None, local, shared=("local", "local:qwen", llm))
     assert isinstance(lexical, LexicalJudge) and none is None
+
+
+def test_lexical_judge_reads_through_latex_markup_in_abstracts(lexical: LexicalJudge) -> None:
+    evidence = ("Our method discovers an optimization algorithm, Lion (Evo\\textbf{Lved Sign "
+                "Momentum}), and reduces density by up to $\\boldsymbol{50.72\\%}$ on RoBERTa.")
+    assert lexical.supports("The method discovers Lion (EvoLved Sign Momentum).", evidence)
+    assert lexical.supports("It reduces density by up to 50.72% on RoBERTa.", evidence)
