@@ -18,7 +18,8 @@ SUBJECTS = [
     "large language models", "diffusion models", "graph neural networks", "vision transformers",
     "reinforcement learning agents", "retrieval-augmented generation", "speech recognizers",
     "recommender systems", "parameter-efficient fine-tuning", "machine unlearning",
-    "multi-agent systems", "code generation models", "3D pose estimators", "protein language models",
+    "multi-agent systems", "code generation models", "3D pose estimators",
+    "protein language models",
     "continual learning methods", "federated learning", "knowledge distillation", "model merging",
 ]
 VERBS = [
@@ -32,7 +33,8 @@ OBJECTS = [
 ]
 OPENERS = [
     "Recent work has shown that {s} {v} {o}.", "We study how {s} affect {o}.",
-    "Despite progress, {s} still struggle with {o}.", "In this paper, we propose {m}, a method for {o}.",
+    "Despite progress, {s} still struggle with {o}.",
+    "In this paper, we propose {m}, a method for {o}.",
 ]
 MIDDLES = [
     "Our key insight is that {s} {v} {o} when trained with {m}.",

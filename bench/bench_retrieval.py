@@ -1,0 +1,125 @@
+"""Retrieval latency p50/p95 (hybrid, dense, BM25), store size on disk and peak memory.
+
+Usage:
+  python bench/bench_retrieval.py                       # the sample corpus, dev questions
+  python bench/bench_retrieval.py --synthetic 50000     # 50,000 generated abstracts (seed 0)
+  ... --data-dir DIR   keep/reuse the built store in DIR (ingest is skipped when it is full)
+
+Latency is per question, after one warm-up question per mode (the warm-up builds the BM25
+index; its time is reported separately as `bm25_build_s`). Peak memory is the process's max
+RSS (the whole benchmark: embedder, Chroma, BM25 index).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from paperchat.offline import apply_offline_env
+
+REPO = Path(__file__).resolve().parent.parent
+DEV = REPO / "eval" / "datasets" / "dev_retrieval.jsonl"
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def _synthetic_questions(corpus: Path, n: int, seed: int) -> list[str]:
+    """Questions a person might ask of the generated corpus: phrases from random abstracts."""
+    rng = random.Random(seed)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    questions = []
+    for line in rng.sample(lines, n):
+        sentences = json.loads(line)["abstract"].split(". ")
+        words = rng.choice(sentences).split()
+        start = rng.randint(0, max(0, len(words) - 6))
+        questions.append("Which papers discuss " + " ".join(words[start : start + 6]) + "?")
+    return questions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synthetic", type=int, default=0, help="generate N abstracts")
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep the store here")
+    parser.add_argument("--queries", type=int, default=200, help="questions (synthetic)")
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    apply_offline_env()
+
+    from generate import generate  # bench/ is on sys.path when run as a script
+
+    from ingest.embedding import build_embedder, embedder_id
+    from ingest.pipeline import ingest_paths
+    from ingest.store import ChromaStore
+    from paperchat.settings import Settings
+    from rag.retrieval import HybridRetriever
+
+    tmp = tempfile.TemporaryDirectory()
+    data_dir = args.data_dir or Path(tmp.name)
+    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")  # type: ignore[call-arg]
+    label = f"synthetic-{args.synthetic}" if args.synthetic else "sample"
+    if args.synthetic:
+        corpus = data_dir / f"synthetic-{args.synthetic}.jsonl"
+        if not corpus.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            generate(args.synthetic, corpus, seed=0)
+        questions = _synthetic_questions(corpus, args.queries, seed=1)
+    else:
+        corpus = REPO / "data" / "sample"
+        questions = [json.loads(line)["question"] for line in DEV.read_text().splitlines()]
+
+    embedder = build_embedder(settings)
+    store = ChromaStore.from_settings(settings, embedder_id(settings))
+    t0 = time.perf_counter()
+    report = ingest_paths([corpus], settings, store=store, embedder=embedder, progress=True)
+    ingest_s = time.perf_counter() - t0
+    print(f"{label}: {report.papers} papers, {report.chunks} chunks "
+          f"(ingest {ingest_s:.1f} s, {report.added} added now)")
+
+    result: dict[str, object] = {
+        "corpus": label, "papers": report.papers, "chunks": report.chunks,
+        "ingest_s_this_run": round(ingest_s, 1), "questions": len(questions), "k": args.k,
+    }
+    base = HybridRetriever(store, embedder, candidate_k=settings.candidate_k)
+    t0 = time.perf_counter()
+    base.with_mode("bm25").retrieve(questions[0], k=args.k)  # builds the shared BM25 index
+    result["bm25_build_s"] = round(time.perf_counter() - t0, 2)
+    for mode in ("hybrid", "dense", "bm25"):
+        retriever = base.with_mode(mode)  # type: ignore[arg-type]
+        retriever.retrieve(questions[0], k=args.k)
+        times = []
+        for q in questions:
+            t0 = time.perf_counter()
+            retriever.retrieve(q, k=args.k)
+            times.append(1000 * (time.perf_counter() - t0))
+        result[f"{mode}_p50_ms"] = round(_pct(times, 50), 1)
+        result[f"{mode}_p95_ms"] = round(_pct(times, 95), 1)
+        print(f"  {mode:6s} p50 {result[f'{mode}_p50_ms']:8.1f} ms   "
+              f"p95 {result[f'{mode}_p95_ms']:8.1f} ms")
+    store_bytes = _dir_size(settings.chroma_path)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["store_mb"] = round(store_bytes / 1e6, 1)
+    result["peak_rss_mb"] = round(peak_mb, 0)
+    print(f"  BM25 index build {result['bm25_build_s']} s; store on disk "
+          f"{result['store_mb']} MB; peak RSS {result['peak_rss_mb']:.0f} MB")
+    out = args.out or REPO / "bench" / "results" / f"retrieval-{label}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {out}")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
