@@ -24,7 +24,7 @@ def _default_model_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """All of paperchat's configuration. Construct with keyword overrides or from the environment."""
+    """All of paperchat's configuration: keyword overrides, else env vars, else `.env`."""
 
     model_config = SettingsConfigDict(
         env_prefix="PAPERCHAT_",

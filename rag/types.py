@@ -12,7 +12,9 @@ class Hit(BaseModel):
 
     paper_id: str = Field(description="Stable paper id (`arxiv:<id>` or `p:<hash>`).")
     title: str = Field(description="Display title (untitled papers get the abstract's opening).")
-    score: float = Field(description="Fused retrieval score; higher is better. Rank, not a probability.")
+    score: float = Field(
+        description="Fused retrieval score; higher is better. Rank, not a probability."
+    )
     year: int | None = Field(default=None, description="Publication year when known.")
     date: str | None = Field(default=None, description="Date text as the source gave it.")
     url: str | None = Field(default=None, description="Link to the paper when known.")
@@ -31,7 +33,9 @@ class Citation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    number: int = Field(description="Marker number in the answer text, 1-based, in order of first use.")
+    number: int = Field(
+        description="Marker number in the answer text, 1-based, in order of first use."
+    )
     paper_id: str = Field(description="Stable id of the cited paper.")
     title: str = Field(description="Display title.")
     year: int | None = Field(default=None, description="Publication year when known.")
