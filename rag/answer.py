@@ -223,12 +223,12 @@ def stream_llm_answer(
     usage = usage_of(messages, raw, last)
     turn.prompt_tokens += usage.prompt_tokens
     turn.completion_tokens += usage.completion_tokens
-    if is_refusal(raw, cited=bool(rewriter.order)):
+    text, order, _ = attribute_uncited(shown.strip(), rewriter.order, evidence)
+    if is_refusal(raw, cited=bool(order)):
         yield abstention(turn, prompts.ABSTAIN_MODEL_REFUSED, hits)
-    elif not shown.strip():
+    elif not text:
         yield abstention(turn, prompts.ABSTAIN_EMPTY_ANSWER, hits)
     else:
-        text, order, _ = attribute_uncited(shown.strip(), rewriter.order, evidence)
         yield finished_answer(turn, text, order, rewriter.dropped, evidence)
 
 
