@@ -6,6 +6,7 @@ clean-up, sentence splitting and the bag of content terms used to score sentence
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from typing import Any
@@ -40,8 +41,16 @@ _BOUNDARY = re.compile(r"([.!?][\"')\]]*)\s+(?=[^a-z\s])")
 
 @lru_cache(maxsize=1)
 def _encoding() -> Any:
+    """cl100k_base, read from llama-index's bundled cache unless TIKTOKEN_CACHE_DIR says else.
+
+    Library callers that skipped `apply_offline_env()` would otherwise make tiktoken download
+    the encoding; the first call points TIKTOKEN_CACHE_DIR at the bundled copy (if unset).
+    """
     import tiktoken
 
+    from paperchat.offline import tiktoken_cache_dir
+
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir()))
     return tiktoken.get_encoding("cl100k_base")
 
 

@@ -286,7 +286,7 @@ def test_model_sentence_copied_from_a_source_without_marker_is_cited_in_the_fina
 
 
 def test_uncited_answer_restating_a_source_is_not_taken_for_a_refusal(assistant_settings):
-    llm = QueuedLLM(["SOUL needs no extra information beyond the second-order unlearning Sophia."])
+    llm = QueuedLLM(["SOUL is a second-order unlearning framework; no Sophia information needed."])
     answer = Assistant(FakeRetriever([SOUL]), llm, assistant_settings).ask("What is SOUL?")
     assert answer.abstained is False
     assert answer.citations[0].paper_id == SOUL.paper_id
