@@ -64,7 +64,7 @@ class KeywordIndex:
             nodes=nodes,
             similarity_top_k=len(nodes),
             # bm25s takes a stopword list here; LlamaIndex passes it through unchanged.
-            language=sorted(keyword_stopwords()),  # type: ignore[arg-type]
+            language=sorted(keyword_stopwords()),
         )
         # Return corpus entries (node dicts) from bm25s directly, so per-question retrievers
         # built over `existing_bm25` share this corpus.
