@@ -21,6 +21,7 @@ from rag.citations import (
     MarkerRewriter,
     attribute_uncited,
     build_citations,
+    correct_miscitations,
     rewrite_markers,
     uncited_sentences,
 )
@@ -190,8 +191,10 @@ def stream_llm_answer(
 
     The opening of the reply is held back while it could still be the refusal token, so a
     refusal never reaches the screen; a refusal anywhere in the reply becomes an abstention.
-    Uncited sentences that restate one source are then cited (`attribute_uncited`), so the
-    final text can carry markers the stream did not show: display the final `Answer.text`.
+    Then a marker that plainly points at the wrong source is re-pointed
+    (`correct_miscitations`) and uncited sentences that restate one source are cited
+    (`attribute_uncited`), so the final text can differ in its markers from what streamed:
+    display the final `Answer.text`.
     """
     messages = build_messages(turn.standalone, evidence)
     rewriter = MarkerRewriter(len(evidence))
@@ -223,13 +226,18 @@ def stream_llm_answer(
     usage = usage_of(messages, raw, last)
     turn.prompt_tokens += usage.prompt_tokens
     turn.completion_tokens += usage.completion_tokens
-    text, order, _ = attribute_uncited(shown.strip(), rewriter.order, evidence)
+    text, order, dropped = shown.strip(), rewriter.order, rewriter.dropped
+    corrected, fixed = correct_miscitations(raw.strip(), evidence)
+    if fixed:
+        text, order, dropped = rewrite_markers(corrected, len(evidence))
+        text = text.strip()
+    text, order, _ = attribute_uncited(text, order, evidence)
     if is_refusal(raw, cited=bool(order)):
         yield abstention(turn, prompts.ABSTAIN_MODEL_REFUSED, hits)
     elif not text:
         yield abstention(turn, prompts.ABSTAIN_EMPTY_ANSWER, hits)
     else:
-        yield finished_answer(turn, text, order, rewriter.dropped, evidence)
+        yield finished_answer(turn, text, order, dropped, evidence)
 
 
 def llm_failure(backend: str, err: BaseException) -> LLMUnavailable:

@@ -182,6 +182,39 @@ def attribute_uncited(
     return "".join(out), order, count
 
 
+MISCITED_OVERLAP = 0.3
+"""A single-source sentence sharing less than this share of its terms with the cited source..."""
+
+
+def correct_miscitations(raw: str, evidence: Sequence[Evidence]) -> tuple[str, int]:
+    """Re-point `[k]` when a sentence plainly restates another source; return (text, count).
+
+    Works on the model's own numbering (before `rewrite_markers`). A sentence with exactly one
+    marker naming one source k is re-pointed to source m when m passes the attribution test of
+    `attribute_uncited` and k holds under `MISCITED_OVERLAP` of the sentence's content terms.
+    Small models tend to cite `[1]` for whatever they copy; this catches the clear cases only.
+    """
+    sources = [set(content_terms(f"{item.title} {item.text}")) for item in evidence]
+    out, cursor, count = [], 0, 0
+    for sentence in answer_sentences(raw):
+        markers = MARKER.findall(sentence)
+        numbers = marker_numbers(markers[0]) if len(markers) == 1 else []
+        start = raw.find(sentence, cursor)
+        if len(numbers) != 1 or not 1 <= numbers[0] <= len(sources) or start < 0:
+            continue
+        terms = set(content_terms(MARKER.sub(" ", sentence)))
+        best = _best_source(terms, sources)
+        cited = numbers[0]
+        if best is None or best == cited:
+            continue
+        if len(terms & sources[cited - 1]) >= MISCITED_OVERLAP * len(terms):
+            continue
+        out.append(raw[cursor:start] + sentence.replace(markers[0], f"[{best}]"))
+        cursor, count = start + len(sentence), count + 1
+    out.append(raw[cursor:])
+    return "".join(out), count
+
+
 def _best_source(terms: set[str], sources: Sequence[set[str]]) -> int | None:
     if not terms:
         return None

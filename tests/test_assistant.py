@@ -290,3 +290,10 @@ def test_uncited_answer_restating_a_source_is_not_taken_for_a_refusal(assistant_
     answer = Assistant(FakeRetriever([SOUL]), llm, assistant_settings).ask("What is SOUL?")
     assert answer.abstained is False
     assert answer.citations[0].paper_id == SOUL.paper_id
+
+
+def test_answer_citing_the_wrong_source_is_repointed_in_the_final_answer(assistant_settings):
+    llm = QueuedLLM(["SOUL is a second-order unlearning framework built upon Sophia [1]."])
+    answer = Assistant(FakeRetriever([DEFT, SOUL]), llm, assistant_settings).ask("What is SOUL?")
+    assert answer.text == "SOUL is a second-order unlearning framework built upon Sophia [1]."
+    assert [c.paper_id for c in answer.citations] == [SOUL.paper_id]

@@ -7,6 +7,7 @@ from rag.citations import (
     answer_sentences,
     attribute_uncited,
     build_citations,
+    correct_miscitations,
     marker_numbers,
     rewrite_markers,
     uncited_sentences,
@@ -140,3 +141,23 @@ def test_markers_opening_a_list_line_belong_to_that_line():
     text = "[1] Trans-LoRA uses LoRA.\n[2] Chain of LoRA uses LoRA."
     assert answer_sentences(text) == ["[1] Trans-LoRA uses LoRA.", "[2] Chain of LoRA uses LoRA."]
     assert uncited_sentences(text) == []
+
+
+def test_marker_pointing_at_an_unrelated_source_is_repointed_to_the_restated_one():
+    evidence = select_evidence("SOUL second-order unlearning DEFT density", [DEFT, SOUL], 400)
+    raw = "SOUL is a second-order unlearning framework built upon Sophia-based training [1]."
+    corrected, count = correct_miscitations(raw, evidence)
+    assert corrected == (
+        "SOUL is a second-order unlearning framework built upon Sophia-based training [2]."
+    )
+    assert count == 1
+
+
+def test_plausible_or_grouped_markers_are_left_as_the_model_wrote_them():
+    evidence = select_evidence("SOUL second-order unlearning DEFT density", [DEFT, SOUL], 400)
+    for raw in (
+        "SOUL is a second-order unlearning framework built upon Sophia-based training [2].",
+        "SOUL is a second-order unlearning framework built upon Sophia-based training [1][2].",
+        "Both methods help [1].",
+    ):
+        assert correct_miscitations(raw, evidence) == (raw, 0)
