@@ -4,6 +4,12 @@ Usage:
   python bench/bench_retrieval.py                       # the sample corpus, dev questions
   python bench/bench_retrieval.py --synthetic 50000     # 50,000 generated abstracts (seed 0)
   ... --data-dir DIR   keep/reuse the built store in DIR (ingest is skipped when it is full)
+  ... --hash-vectors   store vectors from a deterministic 384-dim hashing embedder instead of
+                       MiniLM (questions are still embedded by MiniLM). For latency, size and
+                       memory at scale only: MiniLM embeds ~10 chunks/s on 2 CPU cores, so 50,000
+                       abstracts (~115k chunks) would take hours; the stored values do not change
+                       the cost of an HNSW or BM25 query much, but retrieval *quality* on such a
+                       store is meaningless.
 
 Latency is per question, after one warm-up question per mode (the warm-up builds the BM25
 index; its time is reported separately as `bm25_build_s`). Peak memory is the process's max
@@ -13,7 +19,9 @@ RSS (the whole benchmark: embedder, Chroma, BM25 index).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import random
 import resource
 import statistics
@@ -33,6 +41,38 @@ def _dir_size(path: Path) -> int:
 
 def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+class _Hasher:
+    """Deterministic 384-dim bag-of-words vectors (the dimension of all-MiniLM-L6-v2)."""
+
+    dim = 384
+
+    def vector(self, text: str) -> list[float]:
+        vec = [0.0] * self.dim
+        for word in text.lower().split():
+            vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        return [v / norm for v in vec]
+
+
+def HashEmbedding():  # noqa: N802 - reads like the class it builds
+    """A LlamaIndex embedding over `_Hasher` (built lazily: llama_index imports are heavy)."""
+    from llama_index.core.embeddings import BaseEmbedding
+
+    hasher = _Hasher()
+
+    class _HashEmbedding(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return hasher.vector(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return hasher.vector(text)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return hasher.vector(query)
+
+    return _HashEmbedding(embed_batch_size=256)
 
 
 def _synthetic_questions(corpus: Path, n: int, seed: int) -> list[str]:
@@ -55,6 +95,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="questions (synthetic)")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--hash-vectors", action="store_true", help="see module docstring")
     args = parser.parse_args()
     apply_offline_env()
 
@@ -70,6 +111,8 @@ def main() -> None:
     data_dir = args.data_dir or Path(tmp.name)
     settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")  # type: ignore[call-arg]
     label = f"synthetic-{args.synthetic}" if args.synthetic else "sample"
+    if args.hash_vectors:
+        label += "-hashvec"
     if args.synthetic:
         corpus = data_dir / f"synthetic-{args.synthetic}.jsonl"
         if not corpus.exists():
@@ -82,8 +125,9 @@ def main() -> None:
 
     embedder = build_embedder(settings)
     store = ChromaStore.from_settings(settings, embedder_id(settings))
+    writer = HashEmbedding() if args.hash_vectors else embedder
     t0 = time.perf_counter()
-    report = ingest_paths([corpus], settings, store=store, embedder=embedder, progress=True)
+    report = ingest_paths([corpus], settings, store=store, embedder=writer, progress=True)
     ingest_s = time.perf_counter() - t0
     print(f"{label}: {report.papers} papers, {report.chunks} chunks "
           f"(ingest {ingest_s:.1f} s, {report.added} added now)")
@@ -91,6 +135,7 @@ def main() -> None:
     result: dict[str, object] = {
         "corpus": label, "papers": report.papers, "chunks": report.chunks,
         "ingest_s_this_run": round(ingest_s, 1), "questions": len(questions), "k": args.k,
+        "stored_vectors": "hash-384 (not MiniLM)" if args.hash_vectors else "MiniLM",
     }
     base = HybridRetriever(store, embedder, candidate_k=settings.candidate_k)
     t0 = time.perf_counter()
