@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from paperchat.settings import Settings
 from tests.fixtures.ui import ANSWER_TEXT, FakeBackends, FakeCorpus, make_services, start_server
@@ -197,8 +197,25 @@ def test_new_chat_clears_the_conversation_and_the_sources(
     view.page.locator("#pc-new").click()
     view.page.locator("#pc-sources .pc-empty").wait_for()
 
+    # The chat and the sources panel are separate DOM updates: wait, then check both.
+    expect(view.page.locator('#pc-chat [data-testid="bot"]')).to_have_count(0)
+    expect(view.page.locator("#pc-sources .pc-card")).to_have_count(0)
+
+
+def test_new_chat_stops_an_answer_still_streaming(settings: Settings, open_page: OpenPage) -> None:
+    gate = threading.Event()
+    view: Page = open_page(make_services(settings, backends=FakeBackends(gate=gate)))
+    view.ask("How are concepts erased from diffusion models?")
+    first_half = ANSWER_TEXT.split(" [1]")[0][:40]
+    view.page.locator('#pc-chat [data-testid="bot"]', has_text=first_half).wait_for()
+
+    view.page.locator("#pc-new").click()
+    expect(view.page.locator('#pc-chat [data-testid="bot"]')).to_have_count(0)
+    gate.set()  # the cancelled answer may now finish server-side; the page must not show it
+    view.page.wait_for_timeout(1500)
+
     assert view.page.locator('#pc-chat [data-testid="bot"]').count() == 0
-    assert view.page.locator("#pc-sources .pc-card").count() == 0
+    assert view.page.locator("#pc-chat a.pc-cite").count() == 0
 
 
 def test_page_says_it_is_preparing_until_the_model_and_index_are_ready(

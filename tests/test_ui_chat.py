@@ -6,7 +6,8 @@ import threading
 
 from paperchat.settings import Settings
 from tests.fixtures.ui import ANSWER_TEXT, FakeBackends, make_services
-from ui.chat import AskOptions, ChatController, ChatState, make_options
+from ui.chat import AskOptions, ChatController, ChatState, ChatView, TurnGuard, make_options
+from ui.render import EMPTY_SOURCES
 from ui.services import Services
 
 
@@ -129,3 +130,40 @@ def test_start_up_with_a_dead_llm_still_serves_and_warns(settings: Settings) -> 
     assert "did not start" in services.describe()["message"]
     assert views[-1].offer_extractive
     assert "did not start" in views[-1].messages[-1]["content"]
+
+
+def _views(closed: list[bool]):
+    try:
+        for i in range(5):
+            yield ChatView(
+                messages=[{"role": "assistant", "content": str(i)}],
+                sources_html="",
+                state=ChatState(),
+            )
+    finally:
+        closed.append(True)
+
+
+def test_new_chat_ends_a_turn_still_streaming_with_an_empty_view() -> None:
+    turns = TurnGuard()
+    closed: list[bool] = []
+    stream = turns.guard("s1", _views(closed))
+    first = next(stream)
+    turns.new_chat("s1")
+    rest = list(stream)
+
+    assert first.messages[0]["content"] == "0"
+    assert len(rest) == 1  # only the empty view: Gradio repeats a stream's last chunk
+    assert rest[0].messages == [] and rest[0].sources_html == EMPTY_SOURCES
+    assert closed == [True]  # the answer's generator was closed (the model stops)
+
+
+def test_new_chat_in_one_session_leaves_another_session_streaming() -> None:
+    turns = TurnGuard()
+    stream = turns.guard("s1", _views([]))
+    next(stream)
+    turns.new_chat("s2")
+
+    assert [v.messages[0]["content"] for v in stream] == ["1", "2", "3", "4"]
+    turns.forget("s2")
+    turns.forget("never-seen")

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from paperchat.errors import PaperchatError
-from ui.chat import EXAMPLE_QUESTIONS, ChatController, ChatState, make_options
+from ui.chat import EXAMPLE_QUESTIONS, ChatController, ChatState, TurnGuard, make_options
 from ui.render import CSS, EMPTY_SOURCES, HEAD
 from ui.services import Services
 from ui.uploads import ACCEPTED_SUFFIXES, UploadError, save_upload
@@ -78,6 +78,7 @@ def corpus_markdown(services: Services) -> str:
 def build_app(services: Services) -> gr.Blocks:
     """Return the page's Blocks, wired to `services` (shared by every session)."""
     controller = ChatController(services)
+    turns = TurnGuard()
     settings = services.settings
     with gr.Blocks(title="paperchat", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -145,10 +146,15 @@ def build_app(services: Services) -> gr.Blocks:
                 )
 
         def on_ask(
-            text: str, messages: list[dict[str, Any]], st: ChatState, *controls: Any
+            request: gr.Request,
+            text: str,
+            messages: list[dict[str, Any]],
+            st: ChatState,
+            *controls: Any,
         ) -> Iterator[tuple[Any, ...]]:
             options = make_options(*controls)
-            for view in controller.ask(text, messages, st, options):
+            chunks = controller.ask(text, messages, st, options)
+            for view in turns.guard(_session(request), chunks):
                 yield (
                     "",
                     view.messages,
@@ -165,15 +171,17 @@ def build_app(services: Services) -> gr.Blocks:
             high: str,
             chosen: str,
             evt: gr.SelectData,
+            request: gr.Request,
         ) -> Iterator[tuple[Any, ...]]:
             text = str(evt.value.get("text", ""))
-            yield from on_ask(text, messages, st, k_value, low, high, chosen)
+            yield from on_ask(request, text, messages, st, k_value, low, high, chosen)
 
         def on_retry(
-            messages: list[dict[str, Any]], st: ChatState, *controls: Any
+            request: gr.Request, messages: list[dict[str, Any]], st: ChatState, *controls: Any
         ) -> Iterator[tuple[Any, ...]]:
             options = make_options(*controls)
-            for view in controller.retry_extractive(messages, st, options):
+            chunks = controller.retry_extractive(messages, st, options)
+            for view in turns.guard(_session(request), chunks):
                 yield (
                     view.messages,
                     view.sources_html,
@@ -182,7 +190,8 @@ def build_app(services: Services) -> gr.Blocks:
                     "extractive",
                 )
 
-        def on_new_chat() -> tuple[Any, ...]:
+        def on_new_chat(request: gr.Request) -> tuple[Any, ...]:
+            turns.new_chat(_session(request))
             return [], EMPTY_SOURCES, ChatState(), gr.update(visible=False), ""
 
         def on_tick() -> tuple[Any, ...]:
@@ -217,6 +226,7 @@ def build_app(services: Services) -> gr.Blocks:
             **private,
             **answer_queue,
         )
+        # An answer still streaming is ended by `turns` (see TurnGuard), not by `cancels=`.
         new_chat.click(on_new_chat, None, [chatbot, sources, state, retry, question], **private)
         quiet: dict[str, Any] = {"show_progress": "hidden", **private}
         timer.tick(on_tick, None, [banner, corpus, timer], **quiet)
@@ -229,8 +239,18 @@ def build_app(services: Services) -> gr.Blocks:
             concurrency_limit=1,
             **private,
         )
+
+        def on_unload(request: gr.Request) -> None:
+            turns.forget(_session(request))
+
+        demo.unload(on_unload)
         _named_endpoints(services)
     return demo
+
+
+def _session(request: gr.Request | None) -> str:
+    """Return the browser session's id (one per open page)."""
+    return str(getattr(request, "session_hash", None) or "")
 
 
 def _ingest_upload(services: Services, file_path: str | None, progress: Any) -> tuple:

@@ -8,13 +8,14 @@ Gradio event in `ui.app` only unpacks them. Each browser session has its own `Ch
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
 from rag.types import Answer
-from ui.render import answer_markdown, sources_panel, turn_sources
+from ui.render import EMPTY_SOURCES, answer_markdown, sources_panel, turn_sources
 from ui.services import Services
 
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
@@ -62,6 +63,48 @@ class ChatView:
     sources_html: str
     state: ChatState
     offer_extractive: bool = False
+
+
+class TurnGuard:
+    """Stops a session's answer still streaming when that session starts a new chat.
+
+    A chunk that lands after "New chat" would put the old answer back, and so would Gradio's
+    end-of-stream message, which repeats a stream's last chunk. Each session has an epoch;
+    "New chat" bumps it; `guard` ends a turn begun under an older epoch with one empty view,
+    so the stream's last word is the new, empty chat.
+    """
+
+    def __init__(self) -> None:
+        self._epochs: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def new_chat(self, session: str) -> None:
+        """Mark every turn of `session` begun before now as stale."""
+        with self._lock:
+            self._epochs[session] = self._epochs.get(session, 0) + 1
+
+    def forget(self, session: str) -> None:
+        """Drop a closed session's epoch."""
+        with self._lock:
+            self._epochs.pop(session, None)
+
+    def guard(self, session: str, chunks: Iterable[ChatView]) -> Iterator[ChatView]:
+        """Yield `chunks` until `session` starts a new chat; then an empty view, and stop."""
+        with self._lock:
+            begun = self._epochs.get(session, 0)
+        iterator = iter(chunks)
+        try:
+            for chunk in iterator:
+                with self._lock:
+                    stale = self._epochs.get(session, 0) != begun
+                if stale:
+                    yield ChatView(messages=[], sources_html=EMPTY_SOURCES, state=ChatState())
+                    return
+                yield chunk
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()  # stops the model generating for a turn nobody will see
 
 
 def unreachable_message(err: PaperchatError, backend: str) -> str:
