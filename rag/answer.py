@@ -23,6 +23,7 @@ from rag.citations import (
     build_citations,
     correct_miscitations,
     rewrite_markers,
+    trailing_markers,
     uncited_sentences,
 )
 from rag.evidence import Evidence, header
@@ -193,7 +194,8 @@ def stream_llm_answer(
     refusal never reaches the screen; a refusal anywhere in the reply becomes an abstention.
     Then a marker that plainly points at the wrong source is re-pointed
     (`correct_miscitations`) and uncited sentences that restate one source are cited
-    (`attribute_uncited`), so the final text can differ in its markers from what streamed:
+    (`attribute_uncited`); markers written before their sentence are moved after it
+    (`trailing_markers`). So the final text can differ in its markers from what streamed:
     display the final `Answer.text`.
     """
     messages = build_messages(turn.standalone, evidence)
@@ -227,10 +229,11 @@ def stream_llm_answer(
     turn.prompt_tokens += usage.prompt_tokens
     turn.completion_tokens += usage.completion_tokens
     text, order, dropped = shown.strip(), rewriter.order, rewriter.dropped
-    corrected, fixed = correct_miscitations(raw.strip(), evidence)
+    corrected, fixed = correct_miscitations(trailing_markers(raw.strip()), evidence)
     if fixed:
         text, order, dropped = rewrite_markers(corrected, len(evidence))
         text = text.strip()
+    text = trailing_markers(text)
     text, order, _ = attribute_uncited(text, order, evidence)
     if is_refusal(raw, cited=bool(order)):
         yield abstention(turn, prompts.ABSTAIN_MODEL_REFUSED, hits)

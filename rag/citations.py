@@ -139,6 +139,35 @@ def answer_sentences(text: str) -> list[str]:
     return sentences
 
 
+_SENTENCE_GAP = re.compile(r"(?<=[.!?])\s+(?=\[|[\"'(]?[A-Z0-9])")
+
+
+def trailing_markers(text: str) -> str:
+    """Move markers written before their sentence to its end (`[1] X.` becomes `X [1].`).
+
+    Small models sometimes cite in that leading style, which reads as if each marker belonged
+    to the sentence before it. Applies only when the answer itself opens with a marker (the
+    sign of that style); otherwise `… LoRA. [2]` stays with the sentence it follows.
+    """
+    if not _LEADING_MARKERS.match(text.lstrip()):
+        return text
+    lines = []
+    for line in text.split("\n"):
+        pieces = []
+        for piece in _SENTENCE_GAP.split(line):
+            match = _LEADING_MARKERS.match(piece)
+            body = match.group(2).strip() if match else ""
+            if match and body:
+                markers = "".join(MARKER.findall(match.group(1)))
+                words = body.rstrip(".!?")
+                if not words.endswith(markers):
+                    words = f"{words} {markers}"
+                piece = words + body[len(body.rstrip(".!?")) :]
+            pieces.append(piece)
+        lines.append(" ".join(pieces))
+    return "\n".join(lines)
+
+
 def uncited_sentences(text: str) -> list[str]:
     """Sentences of the answer that carry no citation marker."""
     return [s for s in answer_sentences(text) if not MARKER.search(s)]

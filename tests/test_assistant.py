@@ -57,6 +57,16 @@ def test_uncited_answer_sentences_are_flagged(assistant_settings):
     assert answer.uncited_sentences == ["It is the best method ever."]
 
 
+def test_markers_written_before_each_sentence_end_up_after_it(assistant_settings):
+    llm = QueuedLLM(["[2] SOUL is a second-order unlearning framework. [1] DEFT is another one."])
+    answer = Assistant(FakeRetriever([DEFT, SOUL]), llm, assistant_settings).ask("What is SOUL?")
+    assert answer.text == (
+        "SOUL is a second-order unlearning framework [1]. DEFT is another one [2]."
+    )
+    assert [c.paper_id for c in answer.citations] == [SOUL.paper_id, DEFT.paper_id]
+    assert answer.uncited_sentences == []
+
+
 def test_low_similarity_abstains_without_calling_the_model(assistant_settings):
     far = make_hit("p:far", "Tomato growing", "Tomatoes grow in summer.", similarity=0.12)
     llm = QueuedLLM(["should not be used [1]."])

@@ -10,6 +10,7 @@ from rag.citations import (
     correct_miscitations,
     marker_numbers,
     rewrite_markers,
+    trailing_markers,
     uncited_sentences,
 )
 from rag.evidence import select_evidence
@@ -161,3 +162,21 @@ def test_plausible_or_grouped_markers_are_left_as_the_model_wrote_them():
         "Both methods help [1].",
     ):
         assert correct_miscitations(raw, evidence) == (raw, 0)
+
+
+def test_markers_written_before_their_sentences_are_moved_after_them() -> None:
+    leading = (
+        "[1] PLANSEARCH reaches 77.0% pass@200. [2] BiFormer uses routing [2]. "
+        "[1][3] Both run fast."
+    )
+
+    assert trailing_markers(leading) == (
+        "PLANSEARCH reaches 77.0% pass@200 [1]. BiFormer uses routing [2]. Both run fast [1][3]."
+    )
+    assert uncited_sentences(trailing_markers(leading)) == []
+
+
+def test_trailing_style_answers_are_left_as_written() -> None:
+    trailing = "SOUL unlearns data. [1] It is fast [2]."
+
+    assert trailing_markers(trailing) == trailing
