@@ -23,8 +23,9 @@ class Hit(BaseModel):
     snippet: str = Field(description="Text of the best-matching chunk.")
     abstract: str = Field(default="", description="The whole abstract (for evidence selection).")
     dense_similarity: float | None = Field(
-        default=None, description="Best cosine similarity of any chunk to the question, if "
-        "dense search found this paper (used for abstention)."
+        default=None,
+        description="Best cosine similarity of any chunk to the question, if "
+        "dense search found this paper (used for abstention).",
     )
 
 
