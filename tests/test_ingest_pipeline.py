@@ -10,7 +10,7 @@ from llama_index.core.embeddings import BaseEmbedding
 
 from ingest.chunking import chunk_paper
 from ingest.pipeline import ingest_paths
-from ingest.store import ChromaStore
+from ingest.store import HNSW_EF, ChromaStore
 from paperchat.errors import EmbeddingModelMismatch, StoreError
 from paperchat.settings import Settings
 from tests.conftest import FakeEmbedding
@@ -322,3 +322,38 @@ def test_empty_store_opened_without_a_model_is_claimed_by_the_first_writer(
     assert _store(settings).embedder_id == FAKE_EMBEDDER_ID
     with pytest.raises(EmbeddingModelMismatch):
         ChromaStore.from_settings(settings, "local:all-MiniLM-L6-v2")
+
+
+def _ef_search_on_disk(settings: Settings) -> int:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(
+        path=str(settings.chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    return int(client.get_collection(settings.collection).configuration["hnsw"]["ef_search"])
+
+
+def test_new_store_searches_with_a_wide_hnsw_candidate_list(settings: Settings) -> None:
+    ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID)
+    assert _ef_search_on_disk(settings) == HNSW_EF
+
+
+def test_store_built_with_chroma_defaults_is_raised_to_the_wider_search_when_opened(
+    settings: Settings,
+) -> None:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)
+    old = chromadb.PersistentClient(
+        path=str(settings.chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    old.create_collection(  # what paperchat created before HNSW_EF existed
+        settings.collection,
+        metadata={"hnsw:space": "cosine", "paperchat:embedder": FAKE_EMBEDDER_ID},
+        embedding_function=None,
+    )
+    assert _ef_search_on_disk(settings) < HNSW_EF
+    ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID)
+    assert _ef_search_on_disk(settings) == HNSW_EF
