@@ -6,8 +6,8 @@ One collection (`settings.collection`, cosine space) holds one row per chunk: id
 it; opening it with another model raises `EmbeddingModelMismatch`.
 
 Dense search is Chroma's approximate HNSW index. With its default `ef_search` of 100, a store
-of the 1,101 sample chunks built twice (the graph depends on insert threading) missed a
-query's true nearest chunk in 1 build of 8 for a weakly matching query (best cosine 0.36);
+of the 1,101 sample chunks, rebuilt 8 times (the graph depends on insert threading), missed a
+query's true nearest chunk in 2 of the 8 builds for a weakly matching query (best cosine 0.36);
 `HNSW_EF` of 200 found it in all 30 builds tried (README, "Measured"). Stores built earlier
 are raised to it when opened.
 """
