@@ -62,12 +62,16 @@ def main() -> None:
                 if answer.timings.first_token_s is not None:
                     ttft.append(answer.timings.first_token_s)
         row: dict[str, object] = {
-            "questions": len(questions), "answered": len(total), "abstained": abstained,
+            "questions": len(questions),
+            "answered": len(total),
+            "abstained": abstained,
             "startup_s": round(startup_s, 1),
-            "prompt_tokens_p50": round(_p(prompt, 50)), "prompt_tokens_p95": round(_p(prompt, 95)),
+            "prompt_tokens_p50": round(_p(prompt, 50)),
+            "prompt_tokens_p95": round(_p(prompt, 95)),
             "first_token_p50_s": round(_p(ttft, 50), 2) if ttft else None,
             "first_token_p95_s": round(_p(ttft, 95), 2) if ttft else None,
-            "total_p50_s": round(_p(total, 50), 2), "total_p95_s": round(_p(total, 95), 2),
+            "total_p50_s": round(_p(total, 50), 2),
+            "total_p95_s": round(_p(total, 95), 2),
         }
         results[backend] = row
         print(f"{backend:10s} {json.dumps(row)}", flush=True)

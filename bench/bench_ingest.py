@@ -53,8 +53,9 @@ def main() -> None:
         texts = [
             c.embed_text
             for p in papers.values()
-            for c in chunk_paper(p, settings.chunk_tokens, settings.chunk_overlap,
-                                 window_tokens=window)
+            for c in chunk_paper(
+                p, settings.chunk_tokens, settings.chunk_overlap, window_tokens=window
+            )
         ]
         t0 = time.perf_counter()
         embedder.get_text_embedding_batch(texts)
@@ -85,15 +86,23 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"corpus: {result['papers']} papers, {result['chunks']} chunks (model load "
-          f"{result['model_load_s']} s, not counted)")
+    print(
+        f"corpus: {result['papers']} papers, {result['chunks']} chunks (model load "
+        f"{result['model_load_s']} s, not counted)"
+    )
     r = result
-    print(f"raw embedding : {r['raw_embed_s']:8.2f} s  {r['raw_embed_chunks_per_s']:7.1f} "
-          f"chunks/s  {r['raw_embed_papers_per_s']:6.1f} papers/s")
-    print(f"first ingest  : {r['ingest_s']:8.2f} s  {r['ingest_papers_per_s']:6.1f} papers/s"
-          f"  overhead ratio {r['overhead_ratio']:.3f}x raw embedding")
-    print(f"re-ingest     : {r['reingest_s']:8.2f} s  = {100 * r['reingest_fraction']:.2f}% "
-          f"of first ingest (added {again.added}, updated {again.updated})")
+    print(
+        f"raw embedding : {r['raw_embed_s']:8.2f} s  {r['raw_embed_chunks_per_s']:7.1f} "
+        f"chunks/s  {r['raw_embed_papers_per_s']:6.1f} papers/s"
+    )
+    print(
+        f"first ingest  : {r['ingest_s']:8.2f} s  {r['ingest_papers_per_s']:6.1f} papers/s"
+        f"  overhead ratio {r['overhead_ratio']:.3f}x raw embedding"
+    )
+    print(
+        f"re-ingest     : {r['reingest_s']:8.2f} s  = {100 * r['reingest_fraction']:.2f}% "
+        f"of first ingest (added {again.added}, updated {again.updated})"
+    )
     print(f"written to {args.out}")
 
 

@@ -129,12 +129,18 @@ def main() -> None:
     t0 = time.perf_counter()
     report = ingest_paths([corpus], settings, store=store, embedder=writer, progress=True)
     ingest_s = time.perf_counter() - t0
-    print(f"{label}: {report.papers} papers, {report.chunks} chunks "
-          f"(ingest {ingest_s:.1f} s, {report.added} added now)")
+    print(
+        f"{label}: {report.papers} papers, {report.chunks} chunks "
+        f"(ingest {ingest_s:.1f} s, {report.added} added now)"
+    )
 
     result: dict[str, object] = {
-        "corpus": label, "papers": report.papers, "chunks": report.chunks,
-        "ingest_s_this_run": round(ingest_s, 1), "questions": len(questions), "k": args.k,
+        "corpus": label,
+        "papers": report.papers,
+        "chunks": report.chunks,
+        "ingest_s_this_run": round(ingest_s, 1),
+        "questions": len(questions),
+        "k": args.k,
         "stored_vectors": "hash-384 (not MiniLM)" if args.hash_vectors else "MiniLM",
     }
     base = HybridRetriever(store, embedder, candidate_k=settings.candidate_k)
@@ -151,14 +157,18 @@ def main() -> None:
             times.append(1000 * (time.perf_counter() - t0))
         result[f"{mode}_p50_ms"] = round(_pct(times, 50), 1)
         result[f"{mode}_p95_ms"] = round(_pct(times, 95), 1)
-        print(f"  {mode:6s} p50 {result[f'{mode}_p50_ms']:8.1f} ms   "
-              f"p95 {result[f'{mode}_p95_ms']:8.1f} ms")
+        print(
+            f"  {mode:6s} p50 {result[f'{mode}_p50_ms']:8.1f} ms   "
+            f"p95 {result[f'{mode}_p95_ms']:8.1f} ms"
+        )
     store_bytes = _dir_size(settings.chroma_path)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["store_mb"] = round(store_bytes / 1e6, 1)
     result["peak_rss_mb"] = round(peak_mb, 0)
-    print(f"  BM25 index build {result['bm25_build_s']} s; store on disk "
-          f"{result['store_mb']} MB; peak RSS {result['peak_rss_mb']:.0f} MB")
+    print(
+        f"  BM25 index build {result['bm25_build_s']} s; store on disk "
+        f"{result['store_mb']} MB; peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
     out = args.out or REPO / "bench" / "results" / f"retrieval-{label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

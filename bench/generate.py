@@ -15,24 +15,56 @@ import random
 from pathlib import Path
 
 SUBJECTS = [
-    "large language models", "diffusion models", "graph neural networks", "vision transformers",
-    "reinforcement learning agents", "retrieval-augmented generation", "speech recognizers",
-    "recommender systems", "parameter-efficient fine-tuning", "machine unlearning",
-    "multi-agent systems", "code generation models", "3D pose estimators",
+    "large language models",
+    "diffusion models",
+    "graph neural networks",
+    "vision transformers",
+    "reinforcement learning agents",
+    "retrieval-augmented generation",
+    "speech recognizers",
+    "recommender systems",
+    "parameter-efficient fine-tuning",
+    "machine unlearning",
+    "multi-agent systems",
+    "code generation models",
+    "3D pose estimators",
     "protein language models",
-    "continual learning methods", "federated learning", "knowledge distillation", "model merging",
+    "continual learning methods",
+    "federated learning",
+    "knowledge distillation",
+    "model merging",
 ]
 VERBS = [
-    "improves", "degrades", "accelerates", "stabilizes", "regularizes", "compresses", "aligns",
-    "calibrates", "generalizes", "outperforms", "explains", "scales",
+    "improves",
+    "degrades",
+    "accelerates",
+    "stabilizes",
+    "regularizes",
+    "compresses",
+    "aligns",
+    "calibrates",
+    "generalizes",
+    "outperforms",
+    "explains",
+    "scales",
 ]
 OBJECTS = [
-    "out-of-distribution robustness", "sample efficiency", "inference latency", "memory footprint",
-    "downstream accuracy", "factual consistency", "long-context reasoning", "zero-shot transfer",
-    "training stability", "privacy guarantees", "energy consumption", "token throughput",
+    "out-of-distribution robustness",
+    "sample efficiency",
+    "inference latency",
+    "memory footprint",
+    "downstream accuracy",
+    "factual consistency",
+    "long-context reasoning",
+    "zero-shot transfer",
+    "training stability",
+    "privacy guarantees",
+    "energy consumption",
+    "token throughput",
 ]
 OPENERS = [
-    "Recent work has shown that {s} {v} {o}.", "We study how {s} affect {o}.",
+    "Recent work has shown that {s} {v} {o}.",
+    "We study how {s} affect {o}.",
     "Despite progress, {s} still struggle with {o}.",
     "In this paper, we propose {m}, a method for {o}.",
 ]
@@ -45,7 +77,8 @@ MIDDLES = [
     "Theoretical analysis shows that {m} {v} {o} under mild assumptions.",
 ]
 CLOSERS = [
-    "Code and models are publicly available.", "We release our benchmark to foster research.",
+    "Code and models are publicly available.",
+    "We release our benchmark to foster research.",
     "These results suggest a promising direction for {s}.",
 ]
 ADJ = ["simple", "scalable", "contrastive", "hierarchical", "sparse", "adaptive", "lightweight"]
@@ -62,8 +95,13 @@ def make_abstract(rng: random.Random) -> dict[str, object]:
 
     def fill(template: str) -> str:
         return template.format(
-            s=rng.choice(SUBJECTS), v=rng.choice(VERBS), o=rng.choice(OBJECTS),
-            o2=rng.choice(OBJECTS), m=method, adj=rng.choice(ADJ), n=rng.randint(2, 12),
+            s=rng.choice(SUBJECTS),
+            v=rng.choice(VERBS),
+            o=rng.choice(OBJECTS),
+            o2=rng.choice(OBJECTS),
+            m=method,
+            adj=rng.choice(ADJ),
+            n=rng.randint(2, 12),
             p=round(rng.uniform(0.5, 35.0), 1),
         )
 

@@ -61,13 +61,19 @@ def load_pairs(path: Path, abstracts: dict[str, str] | None = None) -> list[Labe
         try:
             pair = LabelledPair.model_validate(obj)
         except ValidationError as err:
-            raise InputError(f"{path}:{number}", f"bad labelled pair: {err.errors()[0]['msg']}"
-                             " (keys: claim, paper_id, evidence?, supported, kind)") from err
+            raise InputError(
+                f"{path}:{number}",
+                f"bad labelled pair: {err.errors()[0]['msg']}"
+                " (keys: claim, paper_id, evidence?, supported, kind)",
+            ) from err
         if not pair.evidence:
             text = (abstracts or {}).get(pair.paper_id)
             if not text:
-                raise InputError(f"{path}:{number}", f"no evidence given and paper "
-                                 f"{pair.paper_id} is not in the corpus; pass --corpus")
+                raise InputError(
+                    f"{path}:{number}",
+                    f"no evidence given and paper "
+                    f"{pair.paper_id} is not in the corpus; pass --corpus",
+                )
             pair = pair.model_copy(update={"evidence": text})
         pairs.append(pair)
     return pairs
@@ -109,12 +115,23 @@ def calibrate(judge: Judge, pairs: list[LabelledPair]) -> Calibration:
     for verdict, pair in zip(verdicts, pairs, strict=True):
         kinds[pair.kind].append(verdict == pair.supported)
         if verdict != pair.supported:
-            mistakes.append({"claim": pair.claim, "paper_id": pair.paper_id,
-                             "kind": pair.kind, "label": pair.supported, "judge": verdict})
+            mistakes.append(
+                {
+                    "claim": pair.claim,
+                    "paper_id": pair.paper_id,
+                    "kind": pair.kind,
+                    "label": pair.supported,
+                    "judge": verdict,
+                }
+            )
     n = len(pairs)
     return Calibration(
         judge=judge.describe(),
-        n=n, tp=tp, fp=fp, tn=tn, fn=fn,
+        n=n,
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
         accuracy=(tp + tn) / n if n else 0.0,
         accuracy_ci95=wilson_interval(tp + tn, n),
         precision=tp / (tp + fp) if tp + fp else None,
@@ -126,6 +143,7 @@ def calibrate(judge: Judge, pairs: list[LabelledPair]) -> Calibration:
 
 def render_calibration(cal: Calibration) -> str:
     """Plain text for the terminal."""
+
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{v:.3f}"
 
@@ -135,7 +153,7 @@ def render_calibration(cal: Calibration) -> str:
         f"  pairs {cal.n}: TP {cal.tp}  FP {cal.fp}  TN {cal.tn}  FN {cal.fn}",
         f"  accuracy {pct(cal.accuracy)} (95% CI {lo:.3f}-{hi:.3f})  "
         f"precision {pct(cal.precision)}  recall {pct(cal.recall)}",
-        "  by kind: " + ", ".join(f"{k} {v['accuracy']:.2f} (n={v['n']})"
-                                  for k, v in cal.by_kind.items()),
+        "  by kind: "
+        + ", ".join(f"{k} {v['accuracy']:.2f} (n={v['n']})" for k, v in cal.by_kind.items()),
     ]
     return "\n".join(lines)

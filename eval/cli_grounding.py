@@ -93,8 +93,10 @@ def _print_metrics(metrics: Any, paths: dict[str, Path]) -> None:
     from eval.grounding import RATE_METRICS
     from eval.report import METRIC_LABELS, fmt
 
-    typer.echo(f"{metrics.n_questions} questions ({metrics.n_answerable} answerable, "
-               f"{metrics.n_unanswerable} unanswerable)")
+    typer.echo(
+        f"{metrics.n_questions} questions ({metrics.n_answerable} answerable, "
+        f"{metrics.n_unanswerable} unanswerable)"
+    )
     for name in RATE_METRICS:
         typer.echo(f"  {METRIC_LABELS[name]:34} {fmt(getattr(metrics, name))}")
     for kind, path in paths.items():
@@ -102,24 +104,40 @@ def _print_metrics(metrics: Any, paths: dict[str, Path]) -> None:
 
 
 def grounding(
-    dataset: Annotated[Path | None, typer.Option(
-        help="JSONL of {question, relevant_ids?, answerable?}. Default: the shipped dev set "
-        "(eval/datasets/dev_grounding.jsonl).")] = None,
-    llm: Annotated[str | None, typer.Option(
-        help="Answering backend: local, tiny, openai or extractive. "
-        "Default: PAPERCHAT_LLM.")] = None,
-    judge: Annotated[str, typer.Option(
-        help="Support judge: lexical (instant, deterministic) or llm.")] = "lexical",
-    judge_llm: Annotated[str | None, typer.Option(
-        help="Backend of the llm judge (local, tiny, openai). Default: the answering backend, "
-        "or local when that is extractive.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        help="Folder for report.json/.md/.html. Default: DATA_DIR/eval/<timestamp>.")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL of {question, relevant_ids?, answerable?}. Default: the shipped dev set "
+            "(eval/datasets/dev_grounding.jsonl)."
+        ),
+    ] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            help="Answering backend: local, tiny, openai or extractive. Default: PAPERCHAT_LLM."
+        ),
+    ] = None,
+    judge: Annotated[
+        str, typer.Option(help="Support judge: lexical (instant, deterministic) or llm.")
+    ] = "lexical",
+    judge_llm: Annotated[
+        str | None,
+        typer.Option(
+            help="Backend of the llm judge (local, tiny, openai). Default: the answering backend, "
+            "or local when that is extractive."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for report.json/.md/.html. Default: DATA_DIR/eval/<timestamp>."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
-    seed: Annotated[int, typer.Option(
-        help="Seed for Python/NumPy/torch, recorded in the report.")] = 0,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the metrics as JSON; no progress bar.")] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed for Python/NumPy/torch, recorded in the report.")
+    ] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
+    ] = False,
 ) -> None:
     """Answer every question of a dataset and score the answers' grounding.
 
@@ -154,13 +172,20 @@ def grounding(
             shared = (settings.llm, assistant.backend, assistant.llm)
             judge_obj, handle = make_judge(judge, judge_llm, settings, shared)
             with tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar:
-                results = run_questions(assistant, judge_obj, questions,
-                                        on_done=lambda _r: bar.update(1))
+                results = run_questions(
+                    assistant, judge_obj, questions, on_done=lambda _r: bar.update(1)
+                )
         meta = RunMeta(
-            created_at=now_iso(), dataset=str(path), dataset_sha256=file_sha256(path), seed=seed,
-            llm=next((r.answer.backend for r in results if r.answer and r.answer.backend),
-                     settings.llm),
-            judge=judge_obj.describe(), settings=public_settings(settings), versions=versions(),
+            created_at=now_iso(),
+            dataset=str(path),
+            dataset_sha256=file_sha256(path),
+            seed=seed,
+            llm=next(
+                (r.answer.backend for r in results if r.answer and r.answer.backend), settings.llm
+            ),
+            judge=judge_obj.describe(),
+            settings=public_settings(settings),
+            versions=versions(),
             command=shlex.join(["paperchat", *sys.argv[1:]]),
         )
         report = build_report(results, meta)
@@ -171,21 +196,36 @@ def grounding(
         if handle is not None:
             handle.close()
     if as_json:
-        typer.echo(json.dumps({"out_dir": str(paths["json"].parent),
-                               "metrics": report.metrics.model_dump(mode="json")}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "out_dir": str(paths["json"].parent),
+                    "metrics": report.metrics.model_dump(mode="json"),
+                },
+                indent=2,
+            )
+        )
     else:
         _print_metrics(report.metrics, paths)
 
 
 def judge_calibration(
-    dataset: Annotated[Path | None, typer.Option(
-        help="Labelled pairs JSONL. Default: eval/datasets/judge_calibration.jsonl.")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Labelled pairs JSONL. Default: eval/datasets/judge_calibration.jsonl."),
+    ] = None,
     judge: Annotated[str, typer.Option(help="lexical, llm, or all (both).")] = "lexical",
-    judge_llm: Annotated[str | None, typer.Option(
-        help="Backend of the llm judge (local, tiny, openai). Default: local.")] = None,
-    corpus: Annotated[list[Path] | None, typer.Option(
-        help="Corpus the abstracts of pairs without `evidence` are read from. "
-        "Default: data/sample.")] = None,
+    judge_llm: Annotated[
+        str | None,
+        typer.Option(help="Backend of the llm judge (local, tiny, openai). Default: local."),
+    ] = None,
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Corpus the abstracts of pairs without `evidence` are read from. "
+            "Default: data/sample."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure each judge against the hand labels.

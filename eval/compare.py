@@ -98,13 +98,12 @@ def compare_runs(a: RunReport, b: RunReport, name_a: str = "A", name_b: str = "B
     for name in RATE_METRICS:
         va, vb = getattr(a.metrics, name), getattr(b.metrics, name)
         delta = vb - va if va is not None and vb is not None else None
-        metrics.append(MetricDelta(metric=name, a=va, b=vb, delta=delta,
-                                   verdict=_direction(name, va, vb)))
+        metrics.append(
+            MetricDelta(metric=name, a=va, b=vb, delta=delta, verdict=_direction(name, va, vb))
+        )
     scores_a = {r.question.question: r.score for r in a.questions if r.score is not None}
     scores_b = {r.question.question: r.score for r in b.questions if r.score is not None}
-    questions = [
-        compare_scores(q, scores_a[q], scores_b[q]) for q in scores_a if q in scores_b
-    ]
+    questions = [compare_scores(q, scores_a[q], scores_b[q]) for q in scores_a if q in scores_b]
     return Comparison(
         run_a=name_a,
         run_b=name_b,
@@ -117,17 +116,25 @@ def compare_runs(a: RunReport, b: RunReport, name_a: str = "A", name_b: str = "B
 
 def render_comparison(comp: Comparison) -> str:
     """Plain text for the terminal: metric table, then changed questions, worse first."""
-    lines = [f"A = {comp.run_a}", f"B = {comp.run_b}", "",
-             f"{'metric':34} {'A':>7} {'B':>7} {'delta':>7}"]
+    lines = [
+        f"A = {comp.run_a}",
+        f"B = {comp.run_b}",
+        "",
+        f"{'metric':34} {'A':>7} {'B':>7} {'delta':>7}",
+    ]
     for m in comp.metrics:
         delta = "–" if m.delta is None else f"{m.delta:+.3f}"
         mark = {"better": "  better", "worse": "  WORSE"}.get(m.verdict, "")
         lines.append(f"{METRIC_LABELS[m.metric]:34} {fmt(m.a):>7} {fmt(m.b):>7} {delta:>7}{mark}")
-    lines += ["", f"Questions: {comp.count('better')} better, {comp.count('worse')} worse, "
-              f"{comp.count('mixed')} mixed, {comp.count('same')} unchanged."]
+    lines += [
+        "",
+        f"Questions: {comp.count('better')} better, {comp.count('worse')} worse, "
+        f"{comp.count('mixed')} mixed, {comp.count('same')} unchanged.",
+    ]
     order = {"worse": 0, "mixed": 1, "better": 2}
-    changed = sorted((q for q in comp.questions if q.verdict != "same"),
-                     key=lambda q: order[q.verdict])
+    changed = sorted(
+        (q for q in comp.questions if q.verdict != "same"), key=lambda q: order[q.verdict]
+    )
     for q in changed:
         detail = "; ".join(f"{k} {fmt(va, 2)} -> {fmt(vb, 2)}" for k, (va, vb) in q.changes.items())
         lines.append(f"  {q.verdict.upper():6} {q.question[:70]}  ({detail})")

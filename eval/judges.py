@@ -49,12 +49,22 @@ _NEGATION_CLASS = {
 _NEGATIONS = frozenset(_NEGATION_CLASS)
 # Direction words and their opposites: "fewer errors" where the evidence says "more errors".
 _OPPOSITES = {
-    "more": {"fewer", "less"}, "fewer": {"more"}, "less": {"more"},
-    "higher": {"lower"}, "lower": {"higher"}, "larger": {"smaller"}, "smaller": {"larger"},
-    "increas": {"reduc", "decreas", "lower"}, "reduc": {"increas", "rais"},
-    "decreas": {"increas"}, "improv": {"degrad", "hurt", "damag"}, "degrad": {"improv"},
-    "outperform": {"underperform"}, "underperform": {"outperform"},
-    "before": {"after"}, "after": {"before"},
+    "more": {"fewer", "less"},
+    "fewer": {"more"},
+    "less": {"more"},
+    "higher": {"lower"},
+    "lower": {"higher"},
+    "larger": {"smaller"},
+    "smaller": {"larger"},
+    "increas": {"reduc", "decreas", "lower"},
+    "reduc": {"increas", "rais"},
+    "decreas": {"increas"},
+    "improv": {"degrad", "hurt", "damag"},
+    "degrad": {"improv"},
+    "outperform": {"underperform"},
+    "underperform": {"outperform"},
+    "before": {"after"},
+    "after": {"before"},
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # LaTeX left in abstracts: `Evo\textbf{Lved}` reads as `EvoLved`, `$\boldsymbol{50.72\%}$` as 50.72.

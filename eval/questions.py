@@ -71,8 +71,8 @@ def load_questions(path: Path, limit: int | None = None) -> list[EvalQuestion]:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "line"
             raise InputError(
-                f"{path}:{number}", f"{where}: {first['msg']} (expected keys: question, "
-                "relevant_ids?, answerable?)"
+                f"{path}:{number}",
+                f"{where}: {first['msg']} (expected keys: question, relevant_ids?, answerable?)",
             ) from err
     if not questions:
         raise InputError(str(path), "the dataset holds no questions")

@@ -26,19 +26,22 @@ def metric_bars_svg(values: dict[str, float | None], width: int = 640) -> str:
     label_w, bar_h, gap = 230, 20, 8
     plot_w = width - label_w - 60
     height = len(values) * (bar_h + gap) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="metrics">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="metrics">'
+    ]
     for i, (name, value) in enumerate(values.items()):
         y = 10 + i * (bar_h + gap)
         label = METRIC_LABELS.get(name, name) + (" ↓" if name in LOWER_IS_BETTER else "")
         parts.append(f'<text x="0" y="{y + 14}">{escape(label)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" '
-                     'fill="#eee"/>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#eee"/>')
         if value is not None:
             colour = "#c0504d" if name in LOWER_IS_BETTER else "#4f81bd"
-            parts.append(f'<rect class="bar" x="{label_w}" y="{y}" '
-                         f'width="{plot_w * max(0.0, min(1.0, value)):.1f}" height="{bar_h}" '
-                         f'fill="{colour}"/>')
+            parts.append(
+                f'<rect class="bar" x="{label_w}" y="{y}" '
+                f'width="{plot_w * max(0.0, min(1.0, value)):.1f}" height="{bar_h}" '
+                f'fill="{colour}"/>'
+            )
         parts.append(f'<text x="{label_w + plot_w + 6}" y="{y + 14}">{fmt(value)}</text>')
     axis_y = height - 14
     for tick in (0.0, 0.5, 1.0):
@@ -61,43 +64,61 @@ def histogram_svg(values: list[float], bins: int = 10, width: int = 640, height:
     plot_w, plot_h = width - left - 10, height - bottom - top
     peak = max(counts)
     bar_w = plot_w / bins
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="latency histogram">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="latency histogram">'
+    ]
     for i, count in enumerate(counts):
         h = plot_h * count / peak
         x = left + i * bar_w
-        parts.append(f'<rect class="bin" x="{x:.1f}" y="{top + plot_h - h:.1f}" '
-                     f'width="{bar_w - 2:.1f}" height="{h:.1f}" fill="#9bbb59">'
-                     f"<title>{count}</title></rect>")
+        parts.append(
+            f'<rect class="bin" x="{x:.1f}" y="{top + plot_h - h:.1f}" '
+            f'width="{bar_w - 2:.1f}" height="{h:.1f}" fill="#9bbb59">'
+            f"<title>{count}</title></rect>"
+        )
     for i in range(0, bins + 1, max(1, bins // 5)):
         x = left + i * bar_w
         label = low + span * i / bins
-        parts.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">'
-                     f"{label:.2f}</text>")
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height}" text-anchor="middle">'
-                 "seconds per question</text>")
+        parts.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{label:.2f}</text>')
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height}" text-anchor="middle">'
+        "seconds per question</text>"
+    )
     parts.append(f'<text x="4" y="{top + 10}">{peak}</text><text x="4" y="{top + plot_h}">0</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _question_table(report: RunReport) -> str:
-    head = ("<tr><th>id</th><th>question</th><th>answerable</th><th>abstained</th>"
-            "<th>cit. recall</th><th>cit. precision</th><th>faithful</th><th>hit</th>"
-            "<th>seconds</th></tr>")
+    head = (
+        "<tr><th>id</th><th>question</th><th>answerable</th><th>abstained</th>"
+        "<th>cit. recall</th><th>cit. precision</th><th>faithful</th><th>hit</th>"
+        "<th>seconds</th></tr>"
+    )
     rows = [head]
     for r in report.questions:
         s, a = r.score, r.answer
         if s is None or a is None:
-            rows.append(f"<tr><td>{escape(r.id)}</td><td>{escape(r.question.question)}</td>"
-                        f'<td colspan="7" class="bad">error: {escape(r.error or "")}</td></tr>')
+            rows.append(
+                f"<tr><td>{escape(r.id)}</td><td>{escape(r.question.question)}</td>"
+                f'<td colspan="7" class="bad">error: {escape(r.error or "")}</td></tr>'
+            )
             continue
-        cells = [fmt(s.answerable), fmt(s.abstained), fmt(s.citation_recall, 2),
-                 fmt(s.citation_precision, 2), fmt(s.faithfulness, 2), fmt(s.retrieval_hit),
-                 f"{a.timings.total_s:.2f}"]
+        cells = [
+            fmt(s.answerable),
+            fmt(s.abstained),
+            fmt(s.citation_recall, 2),
+            fmt(s.citation_precision, 2),
+            fmt(s.faithfulness, 2),
+            fmt(s.retrieval_hit),
+            f"{a.timings.total_s:.2f}",
+        ]
         answer = f"<details><summary>answer</summary>{escape(a.text)}</details>"
-        rows.append(f"<tr><td>{escape(r.id)}</td><td>{escape(r.question.question)}{answer}</td>"
-                    + "".join(f'<td class="num">{c}</td>' for c in cells) + "</tr>")
+        rows.append(
+            f"<tr><td>{escape(r.id)}</td><td>{escape(r.question.question)}{answer}</td>"
+            + "".join(f'<td class="num">{c}</td>' for c in cells)
+            + "</tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -115,8 +136,11 @@ def render_html(report: RunReport) -> str:
         f"<p>Dataset <code>{escape(meta.dataset)}</code> ({report.metrics.n_questions} "
         f"questions); backend <code>{escape(meta.llm)}</code>; judge {escape(judge)}; "
         f"seed {meta.seed}.</p>"
-        "<h2>Metrics</h2>" + metric_bars_svg(values)
-        + "<h2>Latency</h2>" + histogram_svg(times)
-        + "<h2>Questions</h2>" + _question_table(report)
+        "<h2>Metrics</h2>"
+        + metric_bars_svg(values)
+        + "<h2>Latency</h2>"
+        + histogram_svg(times)
+        + "<h2>Questions</h2>"
+        + _question_table(report)
         + "</body></html>\n"
     )

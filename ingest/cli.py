@@ -89,8 +89,13 @@ def ingest(
         model = embedder_id(settings)
         store = _open_store(settings, None if rebuild else model)
         report = ingest_paths(
-            paths, settings, store=store, embedder=lambda: build_embedder(settings),
-            embedder_id=model, rebuild=rebuild, progress=not as_json and sys.stderr.isatty(),
+            paths,
+            settings,
+            store=store,
+            embedder=lambda: build_embedder(settings),
+            embedder_id=model,
+            rebuild=rebuild,
+            progress=not as_json and sys.stderr.isatty(),
         )
     if as_json:
         _print_json(report.to_dict())
@@ -127,17 +132,21 @@ def remove(
         deleted = store.delete_papers(paper_ids)
         missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in deleted]
         result = {
-            "removed": list(deleted), "not_found": missing,
+            "removed": list(deleted),
+            "not_found": missing,
             "chunks_deleted": sum(deleted.values()),
-            "papers": store.count_papers(), "chunks": store.count_chunks(),
+            "papers": store.count_papers(),
+            "chunks": store.count_chunks(),
         }
     if as_json:
         _print_json(result)
     else:
         for pid in missing:
             typer.echo(f"{pid}: not in the store (see `paperchat retrieve` for ids)", err=True)
-        typer.echo(f"Removed {len(deleted)} papers ({result['chunks_deleted']} chunks); "
-                   f"{result['papers']} papers, {result['chunks']} chunks left.")
+        typer.echo(
+            f"Removed {len(deleted)} papers ({result['chunks_deleted']} chunks); "
+            f"{result['papers']} papers, {result['chunks']} chunks left."
+        )
     if missing:
         raise typer.Exit(1)
 
@@ -154,7 +163,8 @@ def stats(as_json: JsonFlag = False) -> None:
         if settings.chroma_url or settings.chroma_path.exists():
             store = _open_store(settings, None)
             result = {
-                "papers": store.count_papers(), "chunks": store.count_chunks(),
+                "papers": store.count_papers(),
+                "chunks": store.count_chunks(),
                 "embedding_model": store.embedder_id,
             }
     result["store"] = settings.chroma_url or str(settings.chroma_path)

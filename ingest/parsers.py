@@ -79,9 +79,7 @@ def parse_file(path: Path, *, max_abstract_chars: int = 20_000) -> Iterator[Pars
         return
     text = _decode(raw)
     for line_no, detail in text.bad_lines.items():
-        yield Rejection(
-            name, line_no, f"not valid UTF-8 ({detail}); re-save the file as UTF-8"
-        )
+        yield Rejection(name, line_no, f"not valid UTF-8 ({detail}); re-save the file as UTF-8")
     layout = detect_layout(path, text.lines)
     parser = _PARSERS[layout]
     for result in parser(name, text.lines, max_abstract_chars):
@@ -126,9 +124,9 @@ def _decode(raw: bytes) -> _Text:
 
 
 def _touches_bad_line(paper: Paper, text: _Text) -> bool:
-    return any(
-        paper.source_line <= n <= paper.source_line + 3 for n in text.bad_lines
-    ) and ("\ufffd" in paper.abstract or "\ufffd" in paper.title)
+    return any(paper.source_line <= n <= paper.source_line + 3 for n in text.bad_lines) and (
+        "\ufffd" in paper.abstract or "\ufffd" in paper.title
+    )
 
 
 # -- text layouts ------------------------------------------------------------------------------
@@ -142,15 +140,18 @@ def _parse_abstract_lines(name: str, lines: list[str], max_chars: int) -> Iterat
             yield Rejection(name, number, "expected a line starting with 'Abstract:'")
             continue
         yield make_paper(
-            title="", abstract=line[len("Abstract:"):], source_file=name,
-            source_line=number, max_abstract_chars=max_chars,
+            title="",
+            abstract=line[len("Abstract:") :],
+            source_file=name,
+            source_line=number,
+            max_abstract_chars=max_chars,
         )
 
 
 def _parse_alternating(name: str, lines: list[str], max_chars: int) -> Iterator[ParseResult]:
     start = next(i for i, line in enumerate(lines) if line.startswith("Subscribe"))
     body = lines[start:]
-    body[0] = body[0][len("Subscribe"):]
+    body[0] = body[0][len("Subscribe") :]
     for offset in range(0, len(body), 2):
         number = start + offset + 1
         title = body[offset]
@@ -158,7 +159,10 @@ def _parse_alternating(name: str, lines: list[str], max_chars: int) -> Iterator[
             yield Rejection(name, number, "title without an abstract on the next line")
             return
         yield make_paper(
-            title=title, abstract=body[offset + 1], source_file=name, source_line=number,
+            title=title,
+            abstract=body[offset + 1],
+            source_file=name,
+            source_line=number,
             max_abstract_chars=max_chars,
         )
 
@@ -181,8 +185,12 @@ def _parse_listing(name: str, lines: list[str], max_chars: int) -> Iterator[Pars
         extra: dict[str, Any] = {}
         i = _read_trailer(rows, i, extra)
         yield make_paper(
-            title=title, abstract=abstract, source_file=name, source_line=number,
-            max_abstract_chars=max_chars, **extra,
+            title=title,
+            abstract=abstract,
+            source_file=name,
+            source_line=number,
+            max_abstract_chars=max_chars,
+            **extra,
         )
 
 
@@ -219,8 +227,11 @@ def _record_from_mapping(
     date = str(row.get("update_date") or row.get("published") or row.get("date") or "") or None
     raw_categories = row.get("categories")
     categories = (
-        raw_categories.split() if isinstance(raw_categories, str)
-        else raw_categories if isinstance(raw_categories, list) else []
+        raw_categories.split()
+        if isinstance(raw_categories, str)
+        else raw_categories
+        if isinstance(raw_categories, list)
+        else []
     )
     url = row.get("url") or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
     return make_paper(

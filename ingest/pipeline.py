@@ -114,8 +114,13 @@ def ingest_paths(
     signature = chunking_signature(settings, window_tokens)
     plan = _plan(_read(files, settings), store.stored_papers(), signature)
     written = _write(
-        plan, settings, store=store, embedder=embedder, signature=signature,
-        window_tokens=window_tokens, progress=progress,
+        plan,
+        settings,
+        store=store,
+        embedder=embedder,
+        signature=signature,
+        window_tokens=window_tokens,
+        progress=progress,
     )
     return IngestReport(
         files=[str(f) for f in files],
@@ -180,8 +185,11 @@ def _write(
         return 0
     written = 0
     with tqdm(
-        total=len(plan.to_write), unit="paper", desc="Loading embedding model",
-        disable=not progress, dynamic_ncols=True,
+        total=len(plan.to_write),
+        unit="paper",
+        desc="Loading embedding model",
+        disable=not progress,
+        dynamic_ncols=True,
     ) as bar:
         model = embedder if isinstance(embedder, BaseEmbedding) else embedder()
         bar.set_description("Embedding")

@@ -30,9 +30,7 @@ def stable_paper_id(title: str, abstract: str, arxiv_id: str | None = None) -> s
     """
     if arxiv_id:
         return f"arxiv:{arxiv_id.strip()}"
-    digest = hashlib.sha256(
-        f"{_dedupe_key(title)}\n{_dedupe_key(abstract)}".encode()
-    ).hexdigest()
+    digest = hashlib.sha256(f"{_dedupe_key(title)}\n{_dedupe_key(abstract)}".encode()).hexdigest()
     return f"p:{digest[:16]}"
 
 
@@ -82,9 +80,16 @@ class Paper:
     def content_hash(self) -> str:
         """Hash of everything that ends up in the store; a change means re-embedding."""
         parts = [
-            self.title, self.abstract, "|".join(self.authors), str(self.author_count),
-            str(self.year), self.date or "", self.url or "", self.doi or "",
-            "|".join(self.categories), self.organisation or "",
+            self.title,
+            self.abstract,
+            "|".join(self.authors),
+            str(self.author_count),
+            str(self.year),
+            self.date or "",
+            self.url or "",
+            self.doi or "",
+            "|".join(self.categories),
+            self.organisation or "",
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 

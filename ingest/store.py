@@ -82,8 +82,15 @@ class ChromaStore:
     Build with `ChromaStore.from_settings`; the constructor takes an open client.
     """
 
-    def __init__(self, client: ClientAPI, name: str, location: str, embedder_id: str | None,
-                 *, create: bool = True) -> None:
+    def __init__(
+        self,
+        client: ClientAPI,
+        name: str,
+        location: str,
+        embedder_id: str | None,
+        *,
+        create: bool = True,
+    ) -> None:
         self._client = client
         self._name = name
         self.location = location

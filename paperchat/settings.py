@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     # -- retrieval -------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50, description="Papers returned per question.")
     candidate_k: int = Field(
-        default=30, ge=1, description="Chunks fetched from each of dense and keyword search "
-        "before fusion."
+        default=30,
+        ge=1,
+        description="Chunks fetched from each of dense and keyword search before fusion.",
     )
 
     # -- answering -------------------------------------------------------------------------

@@ -18,8 +18,9 @@ SOUL = (
 
 
 def hit(paper_id: str, abstract: str) -> Hit:
-    return Hit(paper_id=paper_id, title=paper_id, score=1.0, snippet=abstract[:40],
-               abstract=abstract)
+    return Hit(
+        paper_id=paper_id, title=paper_id, score=1.0, snippet=abstract[:40], abstract=abstract
+    )
 
 
 def cited_answer(question: str, text: str, seconds: float = 1.0) -> Answer:
@@ -39,10 +40,16 @@ def cited_answer(question: str, text: str, seconds: float = 1.0) -> Answer:
 
 
 def abstention(question: str) -> Answer:
-    return Answer(question=question, standalone_question=question, abstained=True,
-                  text="The papers I have do not answer this.", abstain_reason="low similarity",
-                  nearest=[hit(SOUL_ID, SOUL)], backend="scripted",
-                  timings=Timings(total_s=0.5))
+    return Answer(
+        question=question,
+        standalone_question=question,
+        abstained=True,
+        text="The papers I have do not answer this.",
+        abstain_reason="low similarity",
+        nearest=[hit(SOUL_ID, SOUL)],
+        backend="scripted",
+        timings=Timings(total_s=0.5),
+    )
 
 
 class ScriptedAssistant:

@@ -47,9 +47,19 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "chroma.log").open("wb")
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     server = subprocess.Popen(
-        [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port),
-         "--path", str(tmp_path / "server-data")],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        [
+            str(CHROMA),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--path",
+            str(tmp_path / "server-data"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         for _ in range(600):  # up to ~60 s on a loaded machine

@@ -20,7 +20,10 @@ MINILM_WORD_PIECES = 256
 
 def _paper(abstract: str, title: str = "A Title") -> Paper:
     paper = make_paper(
-        title=title, abstract=abstract, source_file="t.txt", source_line=1,
+        title=title,
+        abstract=abstract,
+        source_file="t.txt",
+        source_line=1,
         max_abstract_chars=10**7,
     )
     assert isinstance(paper, Paper)

@@ -21,16 +21,21 @@ class _EmbeddingsServer(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append({"path": self.path, "body": body,
-                              "auth": self.headers.get("Authorization")})
+        self.requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
         data = [
             {"object": "embedding", "index": i, "embedding": [float(len(text)), float(i), 1.0]}
             for i, text in enumerate(body["input"])
         ]
-        reply = json.dumps({
-            "object": "list", "model": body["model"], "data": list(reversed(data)),
-            "usage": {"prompt_tokens": 1, "total_tokens": 1},
-        }).encode()
+        reply = json.dumps(
+            {
+                "object": "list",
+                "model": body["model"],
+                "data": list(reversed(data)),
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
@@ -55,10 +60,14 @@ def embeddings_server() -> Iterator[str]:
 def test_openai_embedder_talks_to_an_openai_compatible_server(
     settings: Settings, embeddings_server: str
 ) -> None:
-    openai_settings = settings.model_copy(update={
-        "embed": "openai", "llm_base_url": embeddings_server, "embed_openai_model": "emb-test",
-        "embed_batch_size": 2,
-    })
+    openai_settings = settings.model_copy(
+        update={
+            "embed": "openai",
+            "llm_base_url": embeddings_server,
+            "embed_openai_model": "emb-test",
+            "embed_batch_size": 2,
+        }
+    )
     embedder = build_embedder(openai_settings)
     assert isinstance(embedder, OpenAICompatibleEmbedding)
     vectors = embedder.get_text_embedding_batch(["a", "bb", "ccc"])
@@ -96,11 +105,13 @@ def test_embedder_ids_name_backend_and_model(settings: Settings) -> None:
 def test_local_embedder_is_minilm_loaded_once_per_process(settings: Settings) -> None:
     embedder = build_embedder(settings)
     assert build_embedder(settings) is embedder
-    vectors = embedder.get_text_embedding_batch([
-        "Graph neural networks for molecules.",
-        "Message passing networks predict molecular properties.",
-        "A recipe for sourdough bread.",
-    ])
+    vectors = embedder.get_text_embedding_batch(
+        [
+            "Graph neural networks for molecules.",
+            "Message passing networks predict molecular properties.",
+            "A recipe for sourdough bread.",
+        ]
+    )
     assert [len(v) for v in vectors] == [384, 384, 384]
     assert math.isclose(math.fsum(x * x for x in vectors[0]), 1.0, abs_tol=1e-4)
 

@@ -34,8 +34,13 @@ QUESTIONS = [
 
 def make_run(answers: dict, name: str = "run") -> RunReport:
     results = run_questions(ScriptedAssistant(answers), LexicalJudge(), QUESTIONS)
-    meta = RunMeta(created_at="2026-01-01T00:00:00+00:00", dataset=f"{name}.jsonl",
-                   llm="scripted", judge=LexicalJudge().describe(), seed=7)
+    meta = RunMeta(
+        created_at="2026-01-01T00:00:00+00:00",
+        dataset=f"{name}.jsonl",
+        llm="scripted",
+        judge=LexicalJudge().describe(),
+        seed=7,
+    )
     return build_report(results, meta)
 
 
@@ -119,8 +124,9 @@ def test_compare_command_prints_text_and_json(tmp_path: Path) -> None:
     text = runner.invoke(app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b")])
     assert text.exit_code == 0, text.output
     assert "1 better, 1 worse" in text.output
-    as_json = runner.invoke(app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
-                                  "--json"])
+    as_json = runner.invoke(
+        app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"]
+    )
     assert json.loads(as_json.output)["questions"][0]["verdict"] == "better"
 
 
@@ -135,7 +141,9 @@ def test_dataset_loader_names_the_bad_line_and_fills_ids(tmp_path: Path) -> None
     good.write_text('# comment\n{"question": "A?"}\n\n{"question": "B?", "answerable": false}\n')
     questions = load_questions(good)
     assert [(q.id, q.answerable, q.relevant_ids) for q in questions] == [
-        ("q2", True, None), ("q4", False, None)]
+        ("q2", True, None),
+        ("q4", False, None),
+    ]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "A?"}\n{"relevant_ids": ["x"]}\n')
     with pytest.raises(InputError, match=r"bad.jsonl:2: question: Field required"):
@@ -144,11 +152,16 @@ def test_dataset_loader_names_the_bad_line_and_fills_ids(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--llm", "gpt-5"], "--llm must be one of local, tiny, openai, extractive"),
-     (["--dataset", "missing.jsonl"], "missing.jsonl: cannot read the dataset")],
+    [
+        (["--llm", "gpt-5"], "--llm must be one of local, tiny, openai, extractive"),
+        (["--dataset", "missing.jsonl"], "missing.jsonl: cannot read the dataset"),
+    ],
 )
 def test_grounding_command_explains_bad_options_before_loading_anything(
-    args: list[str], message: str, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "data"))

@@ -36,7 +36,8 @@ def test_harness_numbers_match_the_hand_computed_fixture() -> None:
     assert assistant.asked == [Q_ADAPTERS, Q_SOUL, Q_LAVA]
     per_question = [
         (r.score.citation_recall, r.score.citation_precision, r.score.faithfulness)
-        for r in results if r.score is not None
+        for r in results
+        if r.score is not None
     ]
     assert per_question == [(0.5, 0.5, 0.5), (1.0, 0.5, 1.0), (None, None, None)]
     m = report.metrics
@@ -48,18 +49,25 @@ def test_harness_numbers_match_the_hand_computed_fixture() -> None:
 
 
 SMOKE_QUESTIONS = [
-    {"question": "How does SOUL use second-order optimization for LLM unlearning?",
-     "relevant_ids": ["p:d4ad722d7858ad37"]},
-    {"question": "How many parameters per task do adapter modules add on GLUE?",
-     "relevant_ids": ["p:76a7635c2917c038"]},
-    {"question": "What is the recommended daily intake of vitamin D for adults?",
-     "answerable": False},
+    {
+        "question": "How does SOUL use second-order optimization for LLM unlearning?",
+        "relevant_ids": ["p:d4ad722d7858ad37"],
+    },
+    {
+        "question": "How many parameters per task do adapter modules add on GLUE?",
+        "relevant_ids": ["p:76a7635c2917c038"],
+    },
+    {
+        "question": "What is the recommended daily intake of vitamin D for adults?",
+        "answerable": False,
+    },
 ]
 
 
 @pytest.fixture
-def sample_env(sample_store_settings: Settings, tmp_path: Path,
-               monkeypatch: pytest.MonkeyPatch) -> Path:
+def sample_env(
+    sample_store_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Env for the CLI: the sample store, extractive answers, no stray .env; a tiny dataset."""
     for name in ("PAPERCHAT_LLM", "PAPERCHAT_LLM_BASE_URL", "PAPERCHAT_CHROMA_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -72,9 +80,22 @@ def sample_env(sample_store_settings: Settings, tmp_path: Path,
 
 
 def _grounding(dataset: Path, out: Path) -> dict:
-    result = CliRunner().invoke(app, [
-        "eval", "grounding", "--dataset", str(dataset), "--llm", "extractive",
-        "--judge", "lexical", "--out", str(out), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "grounding",
+            "--dataset",
+            str(dataset),
+            "--llm",
+            "extractive",
+            "--judge",
+            "lexical",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -87,7 +108,10 @@ def test_grounding_command_runs_extractive_with_lexical_judge_end_to_end(
     report = load_report(tmp_path / "run1")
     assert printed["metrics"] == report.metrics.model_dump(mode="json")
     assert {p.name for p in (tmp_path / "run1").iterdir()} == {
-        "report.json", "report.md", "report.html"}
+        "report.json",
+        "report.md",
+        "report.html",
+    }
     assert report.meta.llm == "extractive" and report.meta.judge["name"] == "lexical"
     assert report.meta.settings["llm"] == "extractive"
     assert "openai_api_key" not in report.meta.settings
@@ -112,9 +136,11 @@ def test_same_extractive_lexical_run_twice_gives_identical_numbers(
     a, b = load_report(tmp_path / "a"), load_report(tmp_path / "b")
     assert [q.score for q in a.questions] == [q.score for q in b.questions]
     assert [q.answer.text for q in a.questions if q.answer] == [
-        q.answer.text for q in b.questions if q.answer]
-    compared = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "a"),
-                                        str(tmp_path / "b")])
+        q.answer.text for q in b.questions if q.answer
+    ]
+    compared = CliRunner().invoke(
+        app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b")]
+    )
     assert "0 better, 0 worse, 0 mixed, 3 unchanged" in compared.output
 
 

@@ -117,9 +117,7 @@ def test_record_without_abstract_is_reported_and_good_records_land(
     assert "arxiv:2401.09999" not in stored_ids()
 
 
-def test_megabyte_abstract_is_reported_and_good_records_land(
-    cli: Settings, tmp_path: Path
-) -> None:
+def test_megabyte_abstract_is_reported_and_good_records_land(cli: Settings, tmp_path: Path) -> None:
     huge = json.dumps({"id": "2401.08888", "title": "Huge", "abstract": "a" * 1_000_000})
     result, bad = _ingest_with_bad(tmp_path, "huge.jsonl", huge.encode() + b"\n")
     _assert_rejected_and_good_landed(
@@ -178,8 +176,11 @@ def test_remove_deletes_the_paper_and_all_its_chunks(cli: Settings, tmp_path: Pa
     result = run("remove", "arxiv:2401.00001", "--json")
     assert result.exit_code == 0, result.output
     assert as_json(result) == {
-        "removed": ["arxiv:2401.00001"], "not_found": [], "chunks_deleted": 1,
-        "papers": 1, "chunks": 1,
+        "removed": ["arxiv:2401.00001"],
+        "not_found": [],
+        "chunks_deleted": 1,
+        "papers": 1,
+        "chunks": 1,
     }
     assert stored_ids() == {"arxiv:2401.00002"}
 
@@ -198,8 +199,11 @@ def test_stats_reports_papers_chunks_location_and_model(cli: Settings, tmp_path:
     run("ingest", str(tmp_path / "good.jsonl"))
     stats = as_json(run("stats", "--json"))
     assert stats == {
-        "papers": 2, "chunks": 2, "embedding_model": "local:all-MiniLM-L6-v2",
-        "store": str(cli.chroma_path), "configured_embedding_model": "local:all-MiniLM-L6-v2",
+        "papers": 2,
+        "chunks": 2,
+        "embedding_model": "local:all-MiniLM-L6-v2",
+        "store": str(cli.chroma_path),
+        "configured_embedding_model": "local:all-MiniLM-L6-v2",
     }
     text = run("stats").stdout
     assert "Papers:          2" in text and "all-MiniLM-L6-v2" in text

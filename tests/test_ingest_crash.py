@@ -32,8 +32,11 @@ _PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PAPERCHAT_") and k != "OPENAI_API_KEY"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PAPERCHAT_") and k != "OPENAI_API_KEY"
+    }
     env.update(PAPERCHAT_DATA_DIR=str(data_dir), PAPERCHAT_EMBED_BATCH_SIZE="8")
     return env
 
@@ -57,8 +60,14 @@ def _on_terminal(args: list[str], env: dict[str, str], cwd: Path, *, kill_part_w
     controller, terminal = pty.openpty()
     # A fresh pty is 0 columns wide and tqdm would draw nothing: size it like a terminal.
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([str(PAPERCHAT), *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=terminal, env=env, cwd=cwd)
+    proc = subprocess.Popen(
+        [str(PAPERCHAT), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+        cwd=cwd,
+    )
     os.close(terminal)
     run = _Run(-1, b"", b"")
     try:
@@ -101,7 +110,8 @@ def test_ingest_killed_with_sigkill_then_rerun_ends_with_exact_papers_and_chunks
     env = _env(data_dir)
     papers = [p for p in parse_file(corpus / SOURCE.name) if isinstance(p, Paper)]
     expected_ids = sorted(
-        c.chunk_id for p in papers
+        c.chunk_id
+        for p in papers
         for c in chunk_paper(p, 160, 32, window_tokens=MINILM_WINDOW_TOKENS)
     )
 

@@ -66,7 +66,10 @@ def test_real_sample_store_has_445_papers_and_reingest_embeds_nothing(
     model = embedder_id(sample_store_settings)
     store = ChromaStore.from_settings(sample_store_settings, model)
     report = ingest_paths(
-        [SAMPLE_DIR], sample_store_settings, store=store, embedder=RefusingEmbedding(),
+        [SAMPLE_DIR],
+        sample_store_settings,
+        store=store,
+        embedder=RefusingEmbedding(),
         embedder_id=model,
     )
     assert (report.added, report.updated, report.unchanged) == (0, 0, 445)
@@ -98,8 +101,9 @@ def test_changed_abstract_replaces_that_papers_chunks_only(
     long_ids = [i for i in _ids(settings) if i.startswith("arxiv:2401.00001#")]
     assert len(long_ids) > 2
 
-    _jsonl(path, [_row("2401.00001", "Now short. Entirely new words."),
-                  _row("2401.00002", "Stays.")])
+    _jsonl(
+        path, [_row("2401.00001", "Now short. Entirely new words."), _row("2401.00002", "Stays.")]
+    )
     report = ingest_fake([path], settings, fake_embedding)
 
     assert (report.added, report.updated, report.unchanged) == (0, 1, 1)
@@ -168,10 +172,13 @@ def test_changing_chunk_size_rechunks_every_paper(
 def test_metadata_is_scalar_and_chunk_zero_carries_the_abstract(
     settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path
 ) -> None:
-    path = _jsonl(tmp_path / "p.jsonl", [
-        {**_row("2401.00001", LONG), "authors": ["Ann Lee", "Bo Chen"]},
-        {"title": "", "abstract": "No date, no id."},
-    ])
+    path = _jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {**_row("2401.00001", LONG), "authors": ["Ann Lee", "Bo Chen"]},
+            {"title": "", "abstract": "No date, no id."},
+        ],
+    )
     ingest_fake([path], settings, fake_embedding)
     rows = {r.chunk_id: r.metadata for r in _store(settings).all_chunks()}
     first = rows["arxiv:2401.00001#0"]
@@ -188,12 +195,23 @@ def test_metadata_is_scalar_and_chunk_zero_carries_the_abstract(
 def test_year_filter_and_similarity_in_store_queries(
     settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path
 ) -> None:
-    path = _jsonl(tmp_path / "p.jsonl", [
-        {"id": "2001.00001", "title": "Graphs", "abstract": "graph neural networks.",
-         "update_date": "2020-01-01"},
-        {"id": "2401.00001", "title": "Graphs", "abstract": "graph neural networks again.",
-         "update_date": "2024-01-01"},
-    ])
+    path = _jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {
+                "id": "2001.00001",
+                "title": "Graphs",
+                "abstract": "graph neural networks.",
+                "update_date": "2020-01-01",
+            },
+            {
+                "id": "2401.00001",
+                "title": "Graphs",
+                "abstract": "graph neural networks again.",
+                "update_date": "2024-01-01",
+            },
+        ],
+    )
     ingest_fake([path], settings, fake_embedding)
     store = _store(settings)
     query = fake_embedding.get_query_embedding("Graphs: graph neural networks")
@@ -218,8 +236,9 @@ def test_rebuild_empties_the_store_first(
 def test_store_built_with_another_embedder_refuses_with_rebuild_hint(
     settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path
 ) -> None:
-    ingest_fake([_jsonl(tmp_path / "a.jsonl", [_row("2401.00001", "A.")])], settings,
-                fake_embedding)
+    ingest_fake(
+        [_jsonl(tmp_path / "a.jsonl", [_row("2401.00001", "A.")])], settings, fake_embedding
+    )
     with pytest.raises(EmbeddingModelMismatch) as err:
         ChromaStore.from_settings(settings, "local:all-MiniLM-L6-v2")
     assert FAKE_EMBEDDER_ID in str(err.value)
@@ -232,8 +251,14 @@ def test_rebuild_switches_the_store_to_another_embedder(
     path = _jsonl(tmp_path / "a.jsonl", [_row("2401.00001", "A.")])
     ingest_fake([path], settings, fake_embedding)
     store = ChromaStore.from_settings(settings, None)
-    report = ingest_paths([path], settings, store=store, embedder=fake_embedding,
-                          embedder_id="other:model", rebuild=True)
+    report = ingest_paths(
+        [path],
+        settings,
+        store=store,
+        embedder=fake_embedding,
+        embedder_id="other:model",
+        rebuild=True,
+    )
     assert report.added == 1
     assert ChromaStore.from_settings(settings, "other:model").embedder_id == "other:model"
 
@@ -244,7 +269,9 @@ def test_missing_store_opened_without_create_says_how_to_build_it(settings: Sett
 
 
 def test_upserts_and_deletes_respect_chroma_batch_limit(
-    settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path,
+    settings: Settings,
+    fake_embedding: FakeEmbedding,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = _store(settings)
@@ -258,8 +285,13 @@ def test_upserts_and_deletes_respect_chroma_batch_limit(
     monkeypatch.setattr(store._client, "get_max_batch_size", lambda: 7)
     monkeypatch.setattr(store._collection, "upsert", recording_upsert)
     rows = [_row(f"2401.{i:05d}", f"Abstract {i}.") for i in range(30)]
-    report = ingest_paths([_jsonl(tmp_path / "p.jsonl", rows)], settings, store=store,
-                          embedder=fake_embedding, embedder_id=FAKE_EMBEDDER_ID)
+    report = ingest_paths(
+        [_jsonl(tmp_path / "p.jsonl", rows)],
+        settings,
+        store=store,
+        embedder=fake_embedding,
+        embedder_id=FAKE_EMBEDDER_ID,
+    )
     assert report.chunks == 30
     assert max(sizes) <= 7 and sum(sizes) == 30
     deleted = store.delete_papers([f"arxiv:2401.{i:05d}" for i in range(20)] + ["arxiv:nope"])
@@ -278,8 +310,9 @@ def test_unchanged_rerun_never_builds_the_embedder(
         built.append(fake_embedding)
         return fake_embedding
 
-    report = ingest_paths([path], settings, store=_store(settings), embedder=factory,
-                          embedder_id=FAKE_EMBEDDER_ID)
+    report = ingest_paths(
+        [path], settings, store=_store(settings), embedder=factory, embedder_id=FAKE_EMBEDDER_ID
+    )
     assert report.unchanged == 1
     assert built == []
 
@@ -297,17 +330,31 @@ def test_chunk_ids_match_the_chunker(
 
 
 def test_progress_bar_counts_papers_on_stderr_only_when_asked(
-    settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path,
+    settings: Settings,
+    fake_embedding: FakeEmbedding,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [_row(f"2401.{i:05d}", f"Abstract {i}.") for i in range(3)]
     quiet = _jsonl(tmp_path / "quiet.jsonl", rows)
-    ingest_paths([quiet], settings, store=_store(settings), embedder=fake_embedding,
-                 embedder_id=FAKE_EMBEDDER_ID, progress=False)
+    ingest_paths(
+        [quiet],
+        settings,
+        store=_store(settings),
+        embedder=fake_embedding,
+        embedder_id=FAKE_EMBEDDER_ID,
+        progress=False,
+    )
     assert capsys.readouterr() == ("", "")
     loud = _jsonl(tmp_path / "loud.jsonl", [_row(f"2402.{i:05d}", f"Other {i}.") for i in range(3)])
-    ingest_paths([loud], settings, store=_store(settings), embedder=fake_embedding,
-                 embedder_id=FAKE_EMBEDDER_ID, progress=True)
+    ingest_paths(
+        [loud],
+        settings,
+        store=_store(settings),
+        embedder=fake_embedding,
+        embedder_id=FAKE_EMBEDDER_ID,
+        progress=True,
+    )
     out, err = capsys.readouterr()
     assert out == ""
     assert "3/3" in err and "paper" in err
@@ -317,8 +364,9 @@ def test_empty_store_opened_without_a_model_is_claimed_by_the_first_writer(
     settings: Settings, fake_embedding: FakeEmbedding, tmp_path: Path
 ) -> None:
     assert ChromaStore.from_settings(settings, None).embedder_id is None  # e.g. by `stats`
-    ingest_fake([_jsonl(tmp_path / "a.jsonl", [_row("2401.00001", "A.")])], settings,
-                fake_embedding)
+    ingest_fake(
+        [_jsonl(tmp_path / "a.jsonl", [_row("2401.00001", "A.")])], settings, fake_embedding
+    )
     assert _store(settings).embedder_id == FAKE_EMBEDDER_ID
     with pytest.raises(EmbeddingModelMismatch):
         ChromaStore.from_settings(settings, "local:all-MiniLM-L6-v2")

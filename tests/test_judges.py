@@ -58,17 +58,20 @@ def test_lexical_judge_rejects_a_name_the_evidence_never_mentions(lexical: Lexic
 
 
 def test_lexical_judge_rejects_an_added_or_dropped_negation(lexical: LexicalJudge) -> None:
-    assert not lexical.supports("The parameters of the original network do not remain fixed.",
-                                ADAPTERS)
+    assert not lexical.supports(
+        "The parameters of the original network do not remain fixed.", ADAPTERS
+    )
     evidence = "The guaranteed improvement does not imply the universality of the protocol."
-    assert not lexical.supports("The guaranteed improvement implies universality of the protocol.",
-                                evidence)
+    assert not lexical.supports(
+        "The guaranteed improvement implies universality of the protocol.", evidence
+    )
 
 
 def test_lexical_judge_rejects_a_flipped_direction_word(lexical: LexicalJudge) -> None:
     assert lexical.supports("Detectors make more false positive errors on shorter text.", ADAPTERS)
-    assert not lexical.supports("Detectors make fewer false positive errors on shorter text.",
-                                ADAPTERS)
+    assert not lexical.supports(
+        "Detectors make fewer false positive errors on shorter text.", ADAPTERS
+    )
 
 
 def test_lexical_judge_rejects_a_same_topic_claim_with_little_overlap(
@@ -83,17 +86,26 @@ def test_lexical_judge_misses_a_paraphrase_in_other_words(lexical: LexicalJudge)
 
 
 def test_lexical_judge_is_deterministic_and_batch_matches_single(lexical: LexicalJudge) -> None:
-    pairs = [("Adapters add only 3.6% parameters per task.", ADAPTERS),
-             ("Adapters add only 36% parameters per task.", ADAPTERS)]
+    pairs = [
+        ("Adapters add only 3.6% parameters per task.", ADAPTERS),
+        ("Adapters add only 36% parameters per task.", ADAPTERS),
+    ]
     assert lexical.supports_many(pairs) == [lexical.supports(c, e) for c, e in pairs]
     assert lexical.supports_many(pairs) == [True, False]
 
 
 @pytest.mark.parametrize(
     ("reply", "verdict"),
-    [("Yes", True), ("no.", False), ("**Yes.** The abstract says so.", True),
-     ("Answer: NO", False), ("The claim is not supported.", False), ("Supported", True),
-     ("I cannot tell", None), ("", None)],
+    [
+        ("Yes", True),
+        ("no.", False),
+        ("**Yes.** The abstract says so.", True),
+        ("Answer: NO", False),
+        ("The claim is not supported.", False),
+        ("Supported", True),
+        ("I cannot tell", None),
+        ("", None),
+    ],
 )
 def test_llm_verdict_parser_reads_the_first_verdict_word(reply: str, verdict: bool | None) -> None:
     assert parse_verdict(reply) is verdict
@@ -105,7 +117,9 @@ def test_llm_judge_asks_one_strict_question_per_pair_with_claim_and_abstract(
     llm = QueuedLLM(["Yes.", "no"])
     judge = LLMJudge(llm, cache_dir=tmp_path)
     assert judge.supports_many([("Claim one [1].", "Abstract A."), ("Claim two.", "B.")]) == [
-        True, False]
+        True,
+        False,
+    ]
     assert len(llm.prompts) == 2
     assert "Claim: Claim one." in llm.prompts[0] and "Abstract A." in llm.prompts[0]
     assert "[1]" not in llm.prompts[0]
@@ -162,8 +176,10 @@ def test_calibration_counts_agreements_per_label_and_kind() -> None:
     assert (cal.tp, cal.fp, cal.tn, cal.fn) == (2, 1, 0, 0)
     assert cal.accuracy == pytest.approx(2 / 3)
     assert cal.precision == pytest.approx(2 / 3) and cal.recall == 1.0
-    assert cal.by_kind == {"negation": {"n": 1, "accuracy": 0.0},
-                           "verbatim": {"n": 2, "accuracy": 1.0}}
+    assert cal.by_kind == {
+        "negation": {"n": 1, "accuracy": 0.0},
+        "verbatim": {"n": 2, "accuracy": 1.0},
+    }
     assert [m["claim"] for m in cal.mistakes] == ["c"]
     assert calibrate(ConstantJudge(False), pairs).precision is None
 
@@ -211,11 +227,16 @@ def test_judge_command_reports_lexical_calibration_figures(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--judge", "llm", "--judge-llm", "extractive"], "the llm judge needs a model"),
-     (["--judge", "oracle"], "--judge must be one of lexical, llm")],
+    [
+        (["--judge", "llm", "--judge-llm", "extractive"], "the llm judge needs a model"),
+        (["--judge", "oracle"], "--judge must be one of lexical, llm"),
+    ],
 )
 def test_judge_command_explains_a_judge_it_cannot_build(
-    args: list[str], message: str, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     from typer.testing import CliRunner
@@ -242,7 +263,9 @@ def test_llm_judge_on_the_answering_backend_reuses_its_model(settings: Settings)
 
 
 def test_lexical_judge_reads_through_latex_markup_in_abstracts(lexical: LexicalJudge) -> None:
-    evidence = ("Our method discovers an optimization algorithm, Lion (Evo\\textbf{Lved Sign "
-                "Momentum}), and reduces density by up to $\\boldsymbol{50.72\\%}$ on RoBERTa.")
+    evidence = (
+        "Our method discovers an optimization algorithm, Lion (Evo\\textbf{Lved Sign "
+        "Momentum}), and reduces density by up to $\\boldsymbol{50.72\\%}$ on RoBERTa."
+    )
     assert lexical.supports("The method discovers Lion (EvoLved Sign Momentum).", evidence)
     assert lexical.supports("It reduces density by up to 50.72% on RoBERTa.", evidence)

@@ -56,7 +56,10 @@ def test_listing_entries_carry_author_count_date_and_integer_year() -> None:
     first = _papers(LISTING)[0]
     assert first.title == "Sensitivity-Aware Visual Parameter-Efficient Fine-Tuning"
     assert (first.source_line, first.author_count, first.date, first.year) == (
-        13, 5, "Mar 15, 2023", 2023,
+        13,
+        5,
+        "Mar 15, 2023",
+        2023,
     )
 
 
@@ -65,7 +68,9 @@ def test_listing_entries_with_organisation_or_no_trailer_still_parse() -> None:
     with_org = papers[501]
     assert with_org.title.startswith("MixtureVitae")
     assert (with_org.organisation, with_org.date, with_org.year) == (
-        "ontocord Ontocord.AI", "Sep 29", None,
+        "ontocord Ontocord.AI",
+        "Sep 29",
+        None,
     )
     bare = papers[381]
     assert bare.title.startswith("Energy-Based Transformers")
@@ -89,8 +94,11 @@ def test_same_paper_with_other_spacing_and_case_gets_the_same_id() -> None:
 def test_jsonl_with_arxiv_field_names(tmp_path: Path) -> None:
     path = tmp_path / "papers.jsonl"
     row = {
-        "id": "2401.01234", "title": "A  Title", "abstract": "Some abstract.",
-        "authors": "Ann Lee, Bo Chen and Cy Dee", "categories": "cs.CL cs.LG",
+        "id": "2401.01234",
+        "title": "A  Title",
+        "abstract": "Some abstract.",
+        "authors": "Ann Lee, Bo Chen and Cy Dee",
+        "categories": "cs.CL cs.LG",
         "update_date": "2024-01-05",
     }
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
@@ -113,7 +121,9 @@ def test_csv_with_arxiv_field_names_reports_data_row_lines(tmp_path: Path) -> No
     results = list(parse_file(path))
     assert isinstance(results[0], Paper)
     assert (results[0].abstract, results[0].year, results[0].source_line) == (
-        "One, with comma.", 2023, 2,
+        "One, with comma.",
+        2023,
+        2,
     )
     assert str(results[1]) == f"{path}:3: record has no abstract"
 
@@ -141,7 +151,8 @@ def test_non_utf8_line_is_rejected_at_its_line_and_other_lines_parse(tmp_path: P
     [rejection] = _rejections(path)
     assert str(rejection).startswith(f"{path}:2: not valid UTF-8 (byte 0xe9")
     assert [p.abstract for p in _papers(path)] == [
-        "Good one about graphs.", "Good two about trees.",
+        "Good one about graphs.",
+        "Good two about trees.",
     ]
 
 
@@ -171,8 +182,10 @@ def test_megabyte_abstract_is_rejected_with_the_limit_named(tmp_path: Path) -> N
     path = tmp_path / "papers.jsonl"
     huge = "word " * 200_000
     path.write_text(
-        json.dumps({"title": "Huge", "abstract": huge}) + "\n"
-        + json.dumps({"title": "Fine", "abstract": "Normal."}) + "\n",
+        json.dumps({"title": "Huge", "abstract": huge})
+        + "\n"
+        + json.dumps({"title": "Fine", "abstract": "Normal."})
+        + "\n",
         encoding="utf-8",
     )
     [rejection] = _rejections(path, max_abstract_chars=20_000)
