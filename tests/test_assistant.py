@@ -7,7 +7,13 @@ import pytest
 from paperchat.errors import LLMUnavailable
 from paperchat.settings import Settings
 from rag import Answer, Assistant, ChatSession, Citation
-from rag.prompts import REFUSAL_TOKEN, SOURCES_CLOSE, SOURCES_OPEN
+from rag.prompts import (
+    DEMO_ANSWER,
+    DEMO_QUESTION,
+    REFUSAL_TOKEN,
+    SOURCES_CLOSE,
+    SOURCES_OPEN,
+)
 from tests.answering_fakes import DEFT, PLANTED, SOUL, FakeRetriever, make_hit
 from tests.conftest import QueuedLLM
 
@@ -20,8 +26,11 @@ class FailingLLM(QueuedLLM):
 
 
 def _parts(prompt: str) -> tuple[str, str, str]:
-    """(system text, data block, text after the data block) of a QueuedLLM chat prompt."""
-    system, user = prompt.split("\nuser: ", 1)
+    """(text before the question's message, its data block, text after the data block).
+
+    The prompt is a QueuedLLM chat prompt: system, the demo exchange, then the real question.
+    """
+    system, user = prompt.rsplit("\nuser: ", 1)
     data = user[user.index(SOURCES_OPEN) : user.index(SOURCES_CLOSE)]
     return system, data, user[user.index(SOURCES_CLOSE) :]
 
@@ -142,6 +151,16 @@ def test_prompt_numbers_sources_with_titles_inside_data_delimiters(assistant_set
     assert f"[1] {SOUL.title} (2024)" in data
     assert f"[2] {DEFT.title} (2023)" in data
     assert "Question: What is SOUL?" in after
+
+
+def test_prompt_shows_one_worked_exchange_before_the_real_sources(assistant_settings):
+    llm = QueuedLLM(["SOUL is an unlearning framework [1]."])
+    answer = Assistant(FakeRetriever([SOUL]), llm, assistant_settings).ask("What is SOUL?")
+    before, data, _ = _parts(llm.prompts[-1])
+    assert before.index("system: ") < before.index(DEMO_QUESTION) < before.index(DEMO_ANSWER)
+    assert "Sparse Expert Routing" in before and "Sparse Expert Routing" not in data
+    assert f"[1] {SOUL.title}" in data
+    assert [c.paper_id for c in answer.citations] == [SOUL.paper_id]
 
 
 def test_planted_instruction_in_an_abstract_is_quoted_as_data_not_obeyed(assistant_settings):
