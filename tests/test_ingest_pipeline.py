@@ -372,14 +372,20 @@ def test_empty_store_opened_without_a_model_is_claimed_by_the_first_writer(
         ChromaStore.from_settings(settings, "local:all-MiniLM-L6-v2")
 
 
-def _ef_search_on_disk(settings: Settings) -> int:
+def _raw_client(settings: Settings) -> Any:
+    """A plain Chroma client on the settings' store, bypassing ChromaStore."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    client = chromadb.PersistentClient(
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
         path=str(settings.chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
     )
-    return int(client.get_collection(settings.collection).configuration["hnsw"]["ef_search"])
+
+
+def _ef_search_on_disk(settings: Settings) -> int:
+    collection = _raw_client(settings).get_collection(settings.collection)
+    return int(collection.configuration["hnsw"]["ef_search"])
 
 
 def test_new_store_searches_with_a_wide_hnsw_candidate_list(settings: Settings) -> None:
@@ -390,14 +396,7 @@ def test_new_store_searches_with_a_wide_hnsw_candidate_list(settings: Settings) 
 def test_store_built_with_chroma_defaults_is_raised_to_the_wider_search_when_opened(
     settings: Settings,
 ) -> None:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    settings.chroma_path.mkdir(parents=True, exist_ok=True)
-    old = chromadb.PersistentClient(
-        path=str(settings.chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
-    )
-    old.create_collection(  # what paperchat created before HNSW_EF existed
+    _raw_client(settings).create_collection(  # what paperchat created before HNSW_EF existed
         settings.collection,
         metadata={"hnsw:space": "cosine", "paperchat:embedder": FAKE_EMBEDDER_ID},
         embedding_function=None,
