@@ -128,13 +128,10 @@ def format_sources(evidence: Sequence[Evidence]) -> str:
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[ChatMessage]:
     """System prompt, the worked demo exchange, then the delimited sources and the question."""
-    demo = prompts.USER_TEMPLATE.format(
-        sources=prompts.DEMO_SOURCES, question=prompts.DEMO_QUESTION
-    )
     user = prompts.USER_TEMPLATE.format(sources=format_sources(evidence), question=question)
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=prompts.SYSTEM_PROMPT),
-        ChatMessage(role=MessageRole.USER, content=demo),
+        ChatMessage(role=MessageRole.USER, content=prompts.DEMO_USER),
         ChatMessage(role=MessageRole.ASSISTANT, content=prompts.DEMO_ANSWER),
         ChatMessage(role=MessageRole.USER, content=user),
     ]

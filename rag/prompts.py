@@ -41,6 +41,7 @@ DEMO_SOURCES = (
     "Quantisation and pruning are the most common ways to shrink speech models."
 )
 DEMO_QUESTION = "How can speech recognition be made cheaper to run?"
+DEMO_USER = USER_TEMPLATE.format(sources=DEMO_SOURCES, question=DEMO_QUESTION)
 DEMO_ANSWER = (
     "Sending each audio frame to only two of 16 expert networks cuts inference cost by 40% "
     "without hurting accuracy [1]. Quantisation and pruning are the usual ways to shrink "
