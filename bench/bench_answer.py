@@ -38,7 +38,7 @@ def main() -> None:
     apply_offline_env()
 
     from paperchat.settings import Settings
-    from rag.assistant import Assistant, last_answer
+    from rag.assistant import Assistant
 
     questions = [json.loads(line)["question"] for line in DEV.read_text().splitlines()]
     if args.limit:
@@ -53,7 +53,7 @@ def main() -> None:
         prompt, ttft, total, abstained = [], [], [], 0
         with assistant:
             for question in questions:
-                answer = last_answer(assistant.stream(question))
+                answer = assistant.ask(question)
                 if answer.abstained:
                     abstained += 1
                     continue  # no model call: would flatter the figures

@@ -169,7 +169,7 @@ def grounding(
         from rag.assistant import Assistant
 
         with Assistant.from_settings(settings) as assistant:
-            shared = (settings.llm, assistant.backend, assistant.llm)
+            shared = (settings.llm, assistant.backend, getattr(assistant.backend_impl, "llm", None))
             judge_obj, handle = make_judge(judge, judge_llm, settings, shared)
             with tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar:
                 results = run_questions(

@@ -29,7 +29,13 @@ class ModelUnavailable(PaperchatError):
 
 
 class LLMUnavailable(PaperchatError):
-    """The LLM server could not be reached or kept failing; the extractive answer still works."""
+    """The LLM server could not be reached or kept failing; the extractive answer still works.
+
+    `fallback` names the backend a front end can offer instead (set by the failing backend;
+    None when there is nothing to offer).
+    """
+
+    fallback: str | None = None
 
 
 class ConfigError(PaperchatError):

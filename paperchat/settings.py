@@ -116,6 +116,45 @@ class Settings(BaseSettings):
         description="Prompt tokens spent on evidence sentences (the local model reads ~40 "
         "tokens/s on 2 CPU cores).",
     )
+    select_max_sources: int = Field(
+        default=4,
+        ge=1,
+        le=20,
+        description="Most retrieved papers passed to the model as sources (source selection).",
+    )
+    select_min_relative_similarity: float = Field(
+        default=0.85,
+        ge=0.0,
+        le=1.0,
+        description="Source selection: keep a paper whose dense similarity is at least this "
+        "share of the best paper's (docs/answering.md has the calibration).",
+    )
+    select_min_coverage: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Source selection: keep a paper whose title and abstract hold at least "
+        "this weighted share of the question's words.",
+    )
+    verify: bool = Field(
+        default=True,
+        description="Check every answer sentence against the abstract it cites; re-cite, "
+        "replace or drop what the abstract does not say.",
+    )
+    verify_min_coverage: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Verification: share of a sentence's content words its cited abstract "
+        "must hold (every number and name too).",
+    )
+    verify_partial_coverage: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="Verification: below verify_min_coverage but at least this, the sentence "
+        "is replaced by its source's closest sentence instead of dropped.",
+    )
     abstain_threshold: float = Field(
         default=0.34,
         description="Minimum dense cosine similarity of the best chunk for the question to "

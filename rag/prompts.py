@@ -72,4 +72,8 @@ ABSTAIN_MODEL_REFUSED = "The corpus does not say: the closest abstracts do not a
 ABSTAIN_NO_SENTENCE = (
     "The corpus does not say: no sentence of the closest abstracts mentions the question's terms."
 )
+ABSTAIN_UNSUPPORTED = (
+    "The corpus does not say: the closest abstracts do not support any sentence of the model's "
+    "answer."
+)
 ABSTAIN_EMPTY_ANSWER = "The corpus does not say: the model returned no answer from the sources."
