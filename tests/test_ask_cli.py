@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from paperchat.cli import app
 from paperchat.settings import Settings
-from rag.assistant import Assistant
 from rag.answering.response import AnswerStream
+from rag.assistant import Assistant
 from rag.cli_ask import _render
 from rag.types import Answer, Citation, Edit
 
