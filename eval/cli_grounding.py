@@ -89,16 +89,22 @@ def _out_dir(out: Path | None, settings: Settings) -> Path:
     return path
 
 
-def _print_metrics(metrics: Any, paths: dict[str, Path]) -> None:
+def _print_metrics(report: Any, paths: dict[str, Path]) -> None:
     from eval.grounding import RATE_METRICS
-    from eval.report import METRIC_LABELS, fmt
+    from eval.report import METRIC_LABELS, fmt, judge_notes
 
+    metrics = report.metrics
+    split = f", split {report.meta.split}" if report.meta.split else ""
     typer.echo(
         f"{metrics.n_questions} questions ({metrics.n_answerable} answerable, "
-        f"{metrics.n_unanswerable} unanswerable)"
+        f"{metrics.n_unanswerable} unanswerable{split})"
     )
     for name in RATE_METRICS:
         typer.echo(f"  {METRIC_LABELS[name]:34} {fmt(getattr(metrics, name))}")
+    typer.echo(f"  {'Citations per answer':34} {fmt(metrics.citations_per_answer, 2)}")
+    typer.echo(f"  {'Sentences removed by verification':34} {metrics.sentences_removed}")
+    for note in judge_notes(report.meta):
+        typer.echo(f"Note: {note}")
     for kind, path in paths.items():
         typer.echo(f"{kind:4} {path}")
 
@@ -107,8 +113,15 @@ def grounding(
     dataset: Annotated[
         Path | None,
         typer.Option(
-            help="JSONL of {question, relevant_ids?, answerable?}. Default: the shipped dev set "
-            "(eval/datasets/dev_grounding.jsonl)."
+            help="JSONL of {question, relevant_ids?, answerable?, split?}. Default: the shipped "
+            "answer dev set (eval/datasets/dev_answers.jsonl, every relevant paper labelled)."
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this split of the dataset: tune (used to calibrate paperchat) or heldout "
+            "(never tuned on; report this one). Default: every question."
         ),
     ] = None,
     llm: Annotated[
@@ -139,9 +152,17 @@ def grounding(
         bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
     ] = False,
 ) -> None:
-    """Answer every question of a dataset and score the answers' grounding.
+    """Answer every question of a dataset and score the answers' grounding and relevance.
 
-    Scores citation recall and precision, claim faithfulness, abstention and retrieval.
+    Scores whether answers cite papers that answer the question (gold labels, no judge),
+    citation recall and precision and claim faithfulness (judged), abstention, retrieval and
+    what verification removed. Name the split you report: paperchat was calibrated on tune.
+
+    Usage examples:
+
+      paperchat eval grounding --llm extractive --split heldout
+
+      paperchat eval grounding --llm local --judge llm --split heldout
 
     Writes report.json, report.md and report.html (see docs/grounding.md).
     """
@@ -162,8 +183,10 @@ def grounding(
     handle = None
     try:
         settings = _settings(llm)
-        path = dataset or default_dataset("dev_grounding.jsonl")
-        questions = load_questions(path, limit)
+        path = dataset or default_dataset("dev_answers.jsonl")
+        if split not in (None, "tune", "heldout"):
+            raise ConfigError(f"--split must be tune or heldout, not {split!r}")
+        questions = load_questions(path, limit, split=split)  # type: ignore[arg-type]
         judge_backend(judge, judge_llm, settings)  # fail before loading anything
         seed_everything(seed)
         from rag.assistant import Assistant
@@ -178,6 +201,7 @@ def grounding(
         meta = RunMeta(
             created_at=now_iso(),
             dataset=str(path),
+            split=split,
             dataset_sha256=file_sha256(path),
             seed=seed,
             llm=next(
@@ -206,7 +230,7 @@ def grounding(
             )
         )
     else:
-        _print_metrics(report.metrics, paths)
+        _print_metrics(report, paths)
 
 
 def judge_calibration(

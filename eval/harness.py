@@ -50,6 +50,9 @@ class RunMeta(BaseModel):
 
     created_at: str
     dataset: str
+    split: str | None = Field(
+        default=None, description="tune or heldout when the run used one split of the dataset."
+    )
     dataset_sha256: str = ""
     seed: int = DEFAULT_SEED
     llm: str = Field(default="", description="Answering backend.")
