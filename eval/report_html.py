@@ -92,7 +92,8 @@ def histogram_svg(values: list[float], bins: int = 10, width: int = 640, height:
 def _question_table(report: RunReport) -> str:
     head = (
         "<tr><th>id</th><th>question</th><th>answerable</th><th>abstained</th>"
-        "<th>cites relevant</th><th>relevant/cited</th><th>removed</th><th>cit. recall</th><th>cit. precision</th><th>faithful</th><th>hit</th>"
+        "<th>cites relevant</th><th>relevant/cited</th><th>removed</th><th>cit. recall</th>"
+        "<th>cit. precision</th><th>faithful</th><th>hit</th>"
         "<th>seconds</th></tr>"
     )
     rows = [head]

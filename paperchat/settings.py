@@ -129,8 +129,15 @@ class Settings(BaseSettings):
         description="Source selection: keep a paper whose dense similarity is at least this "
         "share of the best paper's (docs/answering.md has the calibration).",
     )
+    select_min_coverage_with_similarity: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Source selection: a paper kept for its similarity must still hold at "
+        "least this weighted share of the question's words.",
+    )
     select_min_coverage: float = Field(
-        default=0.5,
+        default=0.6,
         ge=0.0,
         le=1.0,
         description="Source selection: keep a paper whose title and abstract hold at least "

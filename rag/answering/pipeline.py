@@ -55,6 +55,7 @@ class AnswerPolicy:
                 max_sources=settings.select_max_sources,
                 min_relative_similarity=settings.select_min_relative_similarity,
                 min_coverage=settings.select_min_coverage,
+                min_coverage_with_similarity=settings.select_min_coverage_with_similarity,
             ),
             verify=VerifyPolicy(
                 min_coverage=settings.verify_min_coverage,
