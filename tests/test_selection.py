@@ -52,5 +52,8 @@ def test_similarity_alone_keeps_a_close_paper_only_if_it_covers_some_of_the_ques
 
 
 def test_no_more_sources_than_the_policy_allows():
-    many = [ERASE_A, ERASE_B, *(make_hit(f"p:{i}", "Erasing concepts", "Diffusion concepts erased.", 0.6) for i in range(5))]  # fmt: skip
+    more = [
+        make_hit(f"p:{i}", "Erasing concepts", "Diffusion concepts erased.", 0.6) for i in range(5)
+    ]
+    many = [ERASE_A, ERASE_B, *more]
     assert len(select(QUESTION, many, SelectionPolicy(max_sources=3))) == 3
