@@ -9,6 +9,7 @@ def register(app: typer.Typer) -> None:
     """Add the `eval` group and its subcommands to the root app."""
     from eval.cli_grounding import register_grounding
     from eval.cli_retrieval import register_retrieval
+    from eval.cli_selection import register_selection
 
     eval_app = typer.Typer(
         name="eval",
@@ -17,4 +18,5 @@ def register(app: typer.Typer) -> None:
     )
     register_grounding(eval_app)
     register_retrieval(eval_app)
+    register_selection(eval_app)
     app.add_typer(eval_app, name="eval")

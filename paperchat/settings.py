@@ -137,7 +137,7 @@ class Settings(BaseSettings):
         "least this weighted share of the question's words.",
     )
     select_min_coverage: float = Field(
-        default=0.6,
+        default=0.7,
         ge=0.0,
         le=1.0,
         description="Source selection: keep a paper whose title and abstract hold at least "

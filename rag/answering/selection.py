@@ -31,7 +31,7 @@ class SelectionPolicy:
     """Never more sources than this (prompt time grows with every source)."""
     min_relative_similarity: float = 0.85
     """Keep a paper whose dense similarity is at least this share of the best paper's..."""
-    min_coverage: float = 0.6
+    min_coverage: float = 0.7
     """...or whose title and abstract hold at least this (weighted) share of the question."""
     min_coverage_with_similarity: float = 0.3
     """A paper kept for its similarity must still cover at least this share of the question."""
