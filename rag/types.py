@@ -126,6 +126,11 @@ class Answer(BaseModel):
         default_factory=list,
         description="What verification changed, in answer order (dropped sentences included).",
     )
+    draft: str = Field(
+        default="",
+        description="The backend's reply as written, before parsing and verification (numbered "
+        "as the prompt numbered the sources; empty when no backend was asked).",
+    )
     backend: str = Field(default="", description="LLM backend that wrote the answer.")
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)

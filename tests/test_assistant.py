@@ -60,9 +60,11 @@ def test_unsupported_sentence_and_padded_citation_never_reach_the_user(assistant
         "SOUL is a second-order unlearning framework [1][2]. "
         "It was first used in the Milgram experiment [1]."
     )
-    response = Assistant(FakeRetriever([SOUL, DEFT]), backend, assistant_settings).stream(
-        "What is SOUL?"
+    # even when source selection lets an off-topic paper through, verification catches both
+    lenient = assistant_settings.model_copy(
+        update={"select_min_relative_similarity": 0.0, "select_min_coverage_with_similarity": 0.0}
     )
+    response = Assistant(FakeRetriever([SOUL, DEFT]), backend, lenient).stream("What is SOUL?")
     streamed = "".join(response)
     answer = response.answer
     assert answer.text == "SOUL is a second-order unlearning framework [1]."

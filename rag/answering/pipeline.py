@@ -107,7 +107,9 @@ def abstain_reason(question: str, hits: Sequence[Hit], threshold: float) -> str 
     return prompts.ABSTAIN_LOW_SIMILARITY
 
 
-def abstention(turn: Turn, reason: str, hits: Sequence[Hit], edits: Sequence[Edit] = ()) -> Answer:
+def abstention(
+    turn: Turn, reason: str, hits: Sequence[Hit], edits: Sequence[Edit] = (), draft: str = ""
+) -> Answer:
     """An Answer that says the corpus does not answer and names the nearest papers."""
     return Answer(
         question=turn.question,
@@ -118,6 +120,7 @@ def abstention(turn: Turn, reason: str, hits: Sequence[Hit], edits: Sequence[Edi
         nearest=list(hits),
         retrieved=list(hits),
         edits=list(edits),
+        draft=draft,
         backend=turn.backend,
         usage=turn.usage(),
         timings=turn.timings(),
@@ -220,9 +223,9 @@ def answer_events(
         yield text
     raw = composer.parser.text
     if has_refusal_token(raw):
-        yield abstention(turn, prompts.ABSTAIN_MODEL_REFUSED, hits, composer.edits)
+        yield abstention(turn, prompts.ABSTAIN_MODEL_REFUSED, hits, composer.edits, raw)
     elif not composer.shown:
-        yield abstention(turn, _empty_reason(raw), hits, composer.edits)
+        yield abstention(turn, _empty_reason(raw), hits, composer.edits, raw)
     else:
         yield Answer(
             question=turn.question,
@@ -234,6 +237,7 @@ def answer_events(
             uncited_sentences=[v.text for v in composer.kept if not v.sources],
             dropped_markers=composer.bad_markers,
             edits=composer.edits,
+            draft=raw,
             backend=turn.backend,
             usage=turn.usage(),
             timings=turn.timings(),
