@@ -148,19 +148,26 @@ class Settings(BaseSettings):
         description="Check every answer sentence against the abstract it cites; re-cite, "
         "replace or drop what the abstract does not say.",
     )
-    verify_min_coverage: float = Field(
+    verify_min_token_recall: float = Field(
         default=0.6,
         ge=0.0,
         le=1.0,
         description="Verification: share of a sentence's content words its cited abstract "
-        "must hold (every number and name too).",
+        "must hold (its numbers, names, negations and directions must agree too).",
+    )
+    verify_min_bigram_recall: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Verification: share of a sentence's adjacent content-word pairs its "
+        "cited abstract must hold as pairs.",
     )
     verify_partial_coverage: float = Field(
         default=0.35,
         ge=0.0,
         le=1.0,
-        description="Verification: below verify_min_coverage but at least this, the sentence "
-        "is replaced by its source's closest sentence instead of dropped.",
+        description="Verification: a sentence its source does not support is replaced by the "
+        "source sentence holding at least this share of its content words (else dropped).",
     )
     abstain_threshold: float = Field(
         default=0.34,

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from rag.answering.draft import DraftSentence
 from rag.answering.render import Numbering, with_markers
-from rag.answering.support import SourceText, anchors, support
+from rag.answering.support import support
 from rag.answering.verify import Verified, Verifier, VerifyPolicy
 from rag.evidence import select_evidence
 from rag.text import third_person
 from tests.answering_fakes import DEFT, SOUL
-
-SOUL_TEXT = SourceText(SOUL.title, SOUL.abstract)
 
 
 def _verifier(policy: VerifyPolicy | None = None) -> Verifier:
@@ -20,29 +18,35 @@ def _verifier(policy: VerifyPolicy | None = None) -> Verifier:
 # -- support ---------------------------------------------------------------------------------
 
 
-def test_anchors_are_numbers_and_names_but_not_the_first_word():
-    found = anchors("However GPT-4 and SOUL reach 40% on the Milgram test with LLMs.")
-    assert found == {"gpt-4", "soul", "40", "milgram", "llm"}
-
-
 def test_a_paraphrase_of_the_abstract_is_supported():
-    check = support("SOUL unlearns with second-order optimization and beats first-order "
-                    "methods.", SOUL_TEXT)  # fmt: skip
-    assert check.passes(0.6)
-    assert not check.missing
-    assert "second-order unlearning framework" in check.best_sentence
+    check = support(
+        "SOUL unlearns with second-order optimization and outperforms first-order methods.",
+        SOUL.abstract,
+        SOUL.title,
+    )
+    assert check.passes(0.6, 0.0)
+    assert not check.contradicted
+    assert "first-order methods" in check.best_sentence
 
 
 def test_a_name_the_abstract_lacks_fails_support_whatever_the_overlap():
-    check = support("SOUL is a second-order unlearning method used in the Milgram experiment.",
-                    SOUL_TEXT)  # fmt: skip
-    assert check.missing == ("milgram",)
-    assert not check.passes(0.0)
+    check = support(
+        "SOUL is a second-order unlearning method used in the Milgram experiment.", SOUL_TEXT
+    )
+    assert check.missing_names == ("milgram",)
+    assert not check.passes(0.0, 0.0)
 
 
 def test_a_number_the_abstract_lacks_fails_support():
-    check = support("SOUL beats first-order methods by 12 points.", SOUL_TEXT)
-    assert "12" in check.missing
+    check = support("SOUL beats first-order methods by 12 points.", SOUL.abstract, SOUL.title)
+    assert check.missing_numbers == ("12",)
+    assert not check.passes(0.0, 0.0)
+
+
+def test_an_added_negation_fails_support():
+    check = support("SOUL does not outperform first-order methods.", SOUL.abstract, SOUL.title)
+    assert check.negation_mismatch
+    assert not check.passes(0.0, 0.0)
 
 
 def test_first_person_is_reported_in_the_third():

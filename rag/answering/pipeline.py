@@ -58,7 +58,8 @@ class AnswerPolicy:
                 min_coverage_with_similarity=settings.select_min_coverage_with_similarity,
             ),
             verify=VerifyPolicy(
-                min_coverage=settings.verify_min_coverage,
+                min_token_recall=settings.verify_min_token_recall,
+                min_bigram_recall=settings.verify_min_bigram_recall,
                 partial_coverage=settings.verify_partial_coverage,
                 enabled=settings.verify,
             ),

@@ -11,8 +11,10 @@ back": every sentence of a draft is checked against the abstract of each source 
 3. **attributed**: it cites nothing and exactly one source supports it.
 4. **replaced**: one sentence of its cited source says much of the same (at least
    `partial_coverage` of its content words, and two or more of them) but the source does not
-   support it (a wrong number or name, a claim stretched beyond the abstract): it is replaced
-   by that source sentence, in the third person.
+   support it (a wrong number, a flipped negation or direction, a claim stretched beyond the
+   abstract): it is replaced by that source sentence, in the third person. A sentence naming
+   something its source never mentions (an invented method, person or dataset) is about
+   something else and is dropped instead.
 5. **dropped**: nothing supports it. It never reaches the user; the `Edit` keeps its text.
 
 Markers naming no source are dropped and counted. A sentence in which the model speaks about
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answering.draft import DraftSentence
-from rag.answering.support import SourceText, Support, joint_support, support
+from rag.answering.support import Support, support
 from rag.evidence import Evidence
 from rag.text import third_person
 from rag.types import Edit
@@ -39,8 +41,11 @@ MIN_SHARED_TO_REPLACE = 2
 class VerifyPolicy:
     """Thresholds of the verifier; the defaults are calibrated in docs/answering.md."""
 
-    min_coverage: float = 0.6
-    """Share of a sentence's content stems its source must hold to support it."""
+    min_token_recall: float = 0.6
+    """Share of a sentence's content words its source must hold to support it..."""
+    min_bigram_recall: float = 0.0
+    """...and share of its adjacent content-word pairs (numbers, names, negations and
+    directions must agree whatever the thresholds; `rag.answering.support`)."""
     partial_coverage: float = 0.35
     """Share of a sentence's content stems one sentence of its cited source must hold for the
     source sentence to replace it (when the source does not support it)."""
@@ -78,7 +83,7 @@ class Verifier:
 
     def __init__(self, sources: Sequence[Evidence], policy: VerifyPolicy) -> None:
         self.evidence = list(sources)
-        self.texts = [SourceText(e.hit.title, e.hit.abstract or e.hit.snippet) for e in sources]
+        self.texts = [(e.hit.abstract or e.hit.snippet, e.hit.title) for e in sources]
         self.policy = policy
 
     def check(self, sentence: DraftSentence) -> Outcome:
@@ -90,13 +95,17 @@ class Verifier:
                 Verified(sentence.text, valid, sentence.lead) if valid or sentence.text else None
             )
             return Outcome(shown, None, bad)
-        checks = {n: support(sentence.text, self.texts[n - 1]) for n in valid}
-        passing = tuple(n for n in valid if checks[n].passes(self.policy.min_coverage))
+        checks = {n: support(sentence.text, *self.texts[n - 1]) for n in valid}
+        passing = tuple(n for n in valid if self._passes(checks[n]))
         if passing:
             return self._kept(sentence, valid, passing, checks, bad)
         if len(valid) > 1:
-            joint = joint_support(sentence.text, (self.texts[n - 1] for n in valid))
-            if joint.passes(self.policy.min_coverage) and self._each_contributes(checks):
+            joint = support(
+                sentence.text,
+                "\n".join(self.texts[n - 1][0] for n in valid),
+                " / ".join(self.texts[n - 1][1] for n in valid),
+            )
+            if self._passes(joint) and self._each_contributes(checks):
                 return self._kept(sentence, valid, valid, checks, bad)
         other = self._single_supporter(sentence.text, exclude=valid)
         if other is not None:
@@ -132,20 +141,23 @@ class Verifier:
             edit = self._edit("uncited_source", sentence, valid, keep, shown.text)
         return Outcome(shown, edit, bad)
 
+    def _passes(self, found: Support) -> bool:
+        return found.passes(self.policy.min_token_recall, self.policy.min_bigram_recall)
+
     def _each_contributes(self, checks: dict[int, Support]) -> bool:
         return all(c.best_coverage >= self.policy.partial_coverage for c in checks.values())
 
     def _single_supporter(self, text: str, exclude: tuple[int, ...]) -> tuple[int, Support] | None:
         found = [
-            (number, support(text, source))
+            (number, support(text, *source))
             for number, source in enumerate(self.texts, start=1)
             if number not in exclude
         ]
-        passing = [(n, s) for n, s in found if s.passes(self.policy.min_coverage)]
+        passing = [(n, s) for n, s in found if self._passes(s)]
         if not passing:
             return None
-        passing.sort(key=lambda item: -item[1].coverage)
-        if len(passing) > 1 and passing[1][1].coverage == passing[0][1].coverage:
+        passing.sort(key=lambda item: -item[1].token_recall)
+        if len(passing) > 1 and passing[1][1].token_recall == passing[0][1].token_recall:
             return None  # two sources fit equally well: do not guess
         return passing[0]
 
@@ -157,6 +169,7 @@ class Verifier:
             for n in valid
             if checks[n].best_shared >= MIN_SHARED_TO_REPLACE
             and checks[n].best_coverage >= self.policy.partial_coverage
+            and not checks[n].missing_names
         ]
         if not candidates:
             return None
