@@ -26,12 +26,12 @@ def test_a_paraphrase_of_the_abstract_is_supported():
     )
     assert check.passes(0.6, 0.0)
     assert not check.contradicted
-    assert "first-order methods" in check.best_sentence
+    assert "second-order unlearning framework" in check.best_sentence
 
 
 def test_a_name_the_abstract_lacks_fails_support_whatever_the_overlap():
     check = support(
-        "SOUL is a second-order unlearning method used in the Milgram experiment.", SOUL_TEXT
+        "SOUL is a second-order unlearning method used in the Milgram experiment.", SOUL.abstract
     )
     assert check.missing_names == ("milgram",)
     assert not check.passes(0.0, 0.0)
