@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         "tokens/s on 2 CPU cores).",
     )
     select_max_sources: int = Field(
-        default=4,
+        default=3,
         ge=1,
         le=20,
         description="Most retrieved papers passed to the model as sources (source selection).",

@@ -27,7 +27,7 @@ from rag.types import Hit
 class SelectionPolicy:
     """The rule that decides which retrieved papers the model sees."""
 
-    max_sources: int = 4
+    max_sources: int = 3
     """Never more sources than this (prompt time grows with every source)."""
     min_relative_similarity: float = 0.85
     """Keep a paper whose dense similarity is at least this share of the best paper's..."""
