@@ -113,8 +113,14 @@ class Settings(BaseSettings):
     evidence_token_budget: int = Field(
         default=250,
         ge=50,
-        description="Prompt tokens spent on evidence sentences (the local model reads ~40 "
-        "tokens/s on 2 CPU cores).",
+        description="Most prompt tokens spent on evidence sentences (the local model reads "
+        "~80 tokens/s on 2 CPU cores).",
+    )
+    evidence_tokens_per_source: int = Field(
+        default=100,
+        ge=20,
+        description="Evidence tokens per selected source, up to evidence_token_budget: one "
+        "source gets a short prompt, so the first token comes sooner.",
     )
     select_max_sources: int = Field(
         default=3,

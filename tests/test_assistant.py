@@ -396,3 +396,20 @@ def test_backend_name_is_reported_and_close_releases_it(assistant_settings):
     with Assistant(FakeRetriever([SOUL]), backend, assistant_settings) as assistant:
         assert assistant.ask("What is SOUL?").backend == "tiny:smollm"
     assert closed == [True]
+
+
+def test_the_evidence_budget_grows_with_the_number_of_sources(assistant_settings):
+    def data_tokens(per_source: int) -> int:
+        from rag.text import count_tokens
+
+        backend = model("SOUL is an unlearning framework [1].")
+        settings = assistant_settings.model_copy(
+            update={"evidence_tokens_per_source": per_source, "evidence_token_budget": 400}
+        )
+        Assistant(FakeRetriever([SOUL]), backend, settings).ask("What is SOUL?")
+        _, data, _ = _parts(prompts_of(backend)[-1])
+        return count_tokens(data)
+
+    short, long = data_tokens(40), data_tokens(400)
+    assert short <= 40 + 10  # one source: its header and best sentences within 40 tokens
+    assert long > short

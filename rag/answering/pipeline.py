@@ -42,6 +42,7 @@ class AnswerPolicy:
 
     abstain_threshold: float = 0.34
     evidence_token_budget: int = 250
+    evidence_tokens_per_source: int = 100
     selection: SelectionPolicy = field(default_factory=SelectionPolicy)
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
 
@@ -51,6 +52,7 @@ class AnswerPolicy:
         return cls(
             abstain_threshold=settings.abstain_threshold,
             evidence_token_budget=settings.evidence_token_budget,
+            evidence_tokens_per_source=settings.evidence_tokens_per_source,
             selection=SelectionPolicy(
                 max_sources=settings.select_max_sources,
                 min_relative_similarity=settings.select_min_relative_similarity,
@@ -205,11 +207,9 @@ def answer_events(
         yield abstention(turn, reason, hits)
         return
     chosen = select(turn.standalone, hits, policy.selection)
+    budget = min(policy.evidence_token_budget, policy.evidence_tokens_per_source * len(chosen))
     evidence = select_evidence(
-        turn.standalone,
-        chosen,
-        policy.evidence_token_budget,
-        min_similarity=policy.abstain_threshold,
+        turn.standalone, chosen, budget, min_similarity=policy.abstain_threshold
     )
     if not evidence:
         yield abstention(turn, prompts.ABSTAIN_LOW_SIMILARITY, hits)
