@@ -91,7 +91,7 @@ def _out_dir(out: Path | None, settings: Settings) -> Path:
 
 def _print_metrics(report: Any, paths: dict[str, Path]) -> None:
     from eval.grounding import RATE_METRICS
-    from eval.report import METRIC_LABELS, fmt, judge_notes
+    from eval.report import METRIC_LABELS, breakdown, fmt, judge_notes
 
     metrics = report.metrics
     split = f", split {report.meta.split}" if report.meta.split else ""
@@ -103,6 +103,8 @@ def _print_metrics(report: Any, paths: dict[str, Path]) -> None:
         typer.echo(f"  {METRIC_LABELS[name]:34} {fmt(getattr(metrics, name))}")
     typer.echo(f"  {'Citations per answer':34} {fmt(metrics.citations_per_answer, 2)}")
     typer.echo(f"  {'Sentences removed by verification':34} {metrics.sentences_removed}")
+    for line in breakdown(report):
+        typer.echo(f"  {line}")
     for note in judge_notes(report.meta):
         typer.echo(f"Note: {note}")
     for kind, path in paths.items():

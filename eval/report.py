@@ -10,7 +10,7 @@ import json
 import statistics
 from pathlib import Path
 
-from eval.grounding import RATE_METRICS
+from eval.grounding import RATE_METRICS, aggregate
 from eval.harness import QuestionResult, RunMeta, RunReport
 from paperchat.errors import InputError
 
@@ -96,6 +96,35 @@ def _metric_rows(report: RunReport) -> list[str]:
     return rows
 
 
+def breakdown(report: RunReport) -> list[str]:
+    """Relevance and abstention per question kind and wording (when the dataset labels them)."""
+    groups: dict[str, list[QuestionResult]] = {}
+    for r in report.questions:
+        q = r.question
+        if r.score is None or (q.kind is None and q.wording is None):
+            continue
+        if q.answerable:
+            keys = [f"answerable, {q.kind or '?'}", f"answerable, {q.wording or '?'}"]
+        else:
+            keys = [f"out of corpus, {q.kind or '?'}"]
+        for key in keys:
+            groups.setdefault(key, []).append(r)
+    if not groups:
+        return []
+    rows = [
+        "| questions | n | cites a relevant paper | cited papers relevant | citations per answer "
+        "| abstained |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in sorted(groups):
+        m = aggregate([r.score for r in groups[key] if r.score is not None])
+        rows.append(
+            f"| {key} | {m.n_questions} | {fmt(m.answer_hit)} | {fmt(m.citation_relevance)} | "
+            f"{fmt(m.citations_per_answer, 2)} | {m.n_questions - m.n_answered} |"
+        )
+    return rows
+
+
 def judge_notes(meta: RunMeta) -> list[str]:
     """What a reader must know about who graded whom (see docs/grounding.md)."""
     notes = []
@@ -174,6 +203,9 @@ def render_markdown(report: RunReport) -> str:
         lines.append(f"- Command: `{meta.command}`")
     lines += [f"- **Note:** {note}" for note in judge_notes(meta)]
     lines += ["", "## Metrics", "", *_metric_rows(report), ""]
+    by_kind = breakdown(report)
+    if by_kind:
+        lines += ["## By kind of question", "", *by_kind, ""]
     if times:
         lines.append(
             f"Latency per question: median {statistics.median(times):.2f} s, "

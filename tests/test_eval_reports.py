@@ -12,7 +12,7 @@ from eval.grounding import RATE_METRICS
 from eval.harness import RunMeta, RunReport, build_report, run_questions
 from eval.judges import LexicalJudge
 from eval.questions import EvalQuestion, load_questions
-from eval.report import load_report, write_reports
+from eval.report import breakdown, load_report, write_reports
 from eval.report_html import histogram_svg, metric_bars_svg
 from paperchat.cli import app
 from paperchat.errors import InputError
@@ -170,3 +170,17 @@ def test_grounding_command_explains_bad_options_before_loading_anything(
     assert result.exit_code == 1
     assert message in result.output
     assert not (tmp_path / "data").exists()
+
+
+def test_report_breaks_relevance_down_by_kind_and_wording_when_labelled() -> None:
+    labelled = [
+        q.model_copy(update={"wording": "lexical"} if q.answerable else {"kind": "off_topic"})
+        for q in QUESTIONS
+    ]
+    results = run_questions(ScriptedAssistant(baseline_answers()), LexicalJudge(), labelled)
+    report = build_report(results, RunMeta(created_at="t", dataset="d.jsonl", llm="scripted"))
+    rows = breakdown(report)
+    answerable = sum(q.answerable for q in QUESTIONS)
+    assert any(r.startswith(f"| answerable, lexical | {answerable} |") for r in rows)
+    assert any(r.startswith("| out of corpus, off_topic | 1 |") for r in rows)
+    assert breakdown(make_run(baseline_answers())) == []  # unlabelled questions: no breakdown
