@@ -89,6 +89,15 @@ def _out_dir(out: Path | None, settings: Settings) -> Path:
     return path
 
 
+def _emit(report: Any, paths: dict[str, Path], as_json: bool) -> None:
+    """Print a finished run: its metrics as JSON, or as a table with the report paths."""
+    if as_json:
+        body = {"out_dir": str(paths["json"].parent), "metrics": report.metrics.model_dump()}
+        typer.echo(json.dumps(body, indent=2))
+    else:
+        _print_metrics(report, paths)
+
+
 def _print_metrics(report: Any, paths: dict[str, Path]) -> None:
     from eval.grounding import RATE_METRICS
     from eval.report import METRIC_LABELS, breakdown, fmt, judge_notes
@@ -221,18 +230,7 @@ def grounding(
     finally:
         if handle is not None:
             handle.close()
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "out_dir": str(paths["json"].parent),
-                    "metrics": report.metrics.model_dump(mode="json"),
-                },
-                indent=2,
-            )
-        )
-    else:
-        _print_metrics(report, paths)
+    _emit(report, paths, as_json)
 
 
 def judge_calibration(
@@ -305,8 +303,56 @@ def compare(
         typer.echo(render_comparison(comparison))
 
 
+def rescore(
+    run: Annotated[Path, typer.Argument(help="An eval run: its folder or report.json.")],
+    judge: Annotated[str, typer.Option(help="Support judge: lexical or llm.")] = "lexical",
+    judge_llm: Annotated[
+        str | None,
+        typer.Option(help="Backend of the llm judge (local, tiny, openai). Default: local."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the new reports. Default: DATA_DIR/eval/<timestamp>."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
+    ] = False,
+) -> None:
+    """Score the answers of an earlier run again with another judge (no answer is rewritten).
+
+    Usage example:
+
+      paperchat eval rescore .paperchat/eval/20260101-120000 --judge lexical
+    """
+    from eval.harness import build_report, rescore_results
+    from eval.report import load_report, write_reports
+
+    handle = None
+    try:
+        settings = _settings(None)
+        judge_backend(judge, judge_llm, settings)
+        old = load_report(run)
+        judge_obj, handle = make_judge(judge, judge_llm, settings)
+        results = rescore_results(old.questions, judge_obj)
+        meta = old.meta.model_copy(
+            update={
+                "judge": judge_obj.describe(),
+                "command": shlex.join(["paperchat", *sys.argv[1:]]),
+            }
+        )
+        report = build_report(results, meta)
+        paths = write_reports(report, _out_dir(out, settings))
+    except PaperchatError as err:
+        raise _fail(str(err)) from err
+    finally:
+        if handle is not None:
+            handle.close()
+    _emit(report, paths, as_json)
+
+
 def register_grounding(eval_app: typer.Typer) -> None:
-    """Add `grounding`, `judge` and `compare` to the `paperchat eval` group."""
+    """Add `grounding`, `rescore`, `judge` and `compare` to the `paperchat eval` group."""
     eval_app.command("grounding")(grounding)
+    eval_app.command("rescore")(rescore)
     eval_app.command("judge")(judge_calibration)
     eval_app.command("compare")(compare)

@@ -130,6 +130,18 @@ def run_questions(
     return results
 
 
+def rescore_results(results: list[QuestionResult], judge: Judge) -> list[QuestionResult]:
+    """The same answers scored again with `judge` (failed questions stay failed)."""
+    out = []
+    for result in results:
+        if result.answer is None:
+            out.append(result)
+            continue
+        score = score_answer(result.answer, result.question, judge)
+        out.append(result.model_copy(update={"score": score}))
+    return out
+
+
 def build_report(results: list[QuestionResult], meta: RunMeta) -> RunReport:
     """Aggregate the scored questions (failed ones are left out of the metrics)."""
     scores = [r.score for r in results if r.score is not None]

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from eval.compare import compare_runs, render_comparison
 from eval.grounding import RATE_METRICS
-from eval.harness import RunMeta, RunReport, build_report, run_questions
+from eval.harness import RunMeta, RunReport, build_report, rescore_results, run_questions
 from eval.judges import LexicalJudge
 from eval.questions import EvalQuestion, load_questions
 from eval.report import breakdown, load_report, write_reports
@@ -184,3 +184,17 @@ def test_report_breaks_relevance_down_by_kind_and_wording_when_labelled() -> Non
     assert any(r.startswith(f"| answerable, lexical | {answerable} |") for r in rows)
     assert any(r.startswith("| out of corpus, off_topic | 1 |") for r in rows)
     assert breakdown(make_run(baseline_answers())) == []  # unlabelled questions: no breakdown
+
+
+def test_rescoring_keeps_the_answers_and_applies_the_new_judge() -> None:
+    class Rejects(LexicalJudge):
+        name = "rejects"
+
+        def supports(self, claim: str, evidence: str) -> bool:
+            return False
+
+    run = make_run(baseline_answers())
+    again = rescore_results(run.questions, Rejects())
+    assert [r.answer for r in again] == [r.answer for r in run.questions]
+    answered = [r.score for r in again if r.score and not r.score.abstained]
+    assert answered and all(s.citation_recall == 0.0 for s in answered)
