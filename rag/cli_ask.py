@@ -249,6 +249,8 @@ def _removed(answer: Answer) -> None:
     )
     for edit in removed:
         typer.echo(f"  - {edit.original} ({edit.reason})")
+    if answer.quoted:
+        typer.echo("The answer above quotes the papers' own sentences instead.")
 
 
 def _describe(title: str, year: int | None, url: str | None) -> str:

@@ -126,6 +126,11 @@ class Answer(BaseModel):
         default_factory=list,
         description="What verification changed, in answer order (dropped sentences included).",
     )
+    quoted: bool = Field(
+        default=False,
+        description="Verification dropped every sentence the model wrote (none invented a "
+        "number or name), so the answer quotes the chosen papers' own sentences instead.",
+    )
     draft: str = Field(
         default="",
         description="The backend's reply as written, before parsing and verification (numbered "

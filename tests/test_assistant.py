@@ -413,3 +413,28 @@ def test_the_evidence_budget_grows_with_the_number_of_sources(assistant_settings
     short, long = data_tokens(40), data_tokens(400)
     assert short <= 40 + 10  # one source: its header and best sentences within 40 tokens
     assert long > short
+
+
+def test_an_unverifiable_attempt_that_invents_nothing_is_answered_with_the_sources_words(
+    assistant_settings,
+):
+    backend = model("Yes, it can be trained to drop unwanted knowledge [1].")
+    response = Assistant(FakeRetriever([SOUL]), backend, assistant_settings).stream(
+        "Can a language model unlearn unwanted data?"
+    )
+    text = "".join(response)
+    answer = response.answer
+    assert answer.abstained is False
+    assert answer.quoted is True
+    assert text == answer.text and "[1]" in text
+    assert "unlearning" in text  # the abstract's own sentence
+    assert [e.kind for e in answer.edits] == ["dropped"]
+
+
+def test_an_attempt_that_invents_a_name_abstains_instead_of_quoting(assistant_settings):
+    backend = model("Yes, Hinton showed it can be trained to drop unwanted knowledge [1].")
+    answer = Assistant(FakeRetriever([SOUL]), backend, assistant_settings).ask(
+        "Can a language model unlearn unwanted data?"
+    )
+    assert answer.abstained is True
+    assert answer.quoted is False

@@ -149,3 +149,11 @@ def test_answer_lists_the_draft_sentences_verification_removed_as_inert_text() -
 
 def test_answer_without_removals_has_no_verification_note() -> None:
     assert "Checked against the abstracts" not in answer_markdown(cited_answer("q"), 1)
+
+
+def test_a_quoted_answer_says_the_papers_own_sentences_are_shown() -> None:
+    dropped = Edit(
+        kind="dropped", original="Yes it can.", reason="its cited abstract does not say it"
+    )
+    answer = cited_answer("q").model_copy(update={"edits": [dropped], "quoted": True})
+    assert "Shown instead: the papers' own sentences." in answer_markdown(answer, 1)

@@ -79,6 +79,8 @@ def verification_note(answer: Answer) -> str:
         f"{'them' if count > 1 else 'it'}:*</small>"
     ]
     lines += [f"\n- <small><s>{inert(e.original)}</s> ({inert(e.reason)})</small>" for e in removed]
+    if answer.quoted:
+        lines.append("\n\n<small>*Shown instead: the papers' own sentences.*</small>")
     return "".join(lines)
 
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from paperchat.settings import Settings
 from rag import prompts
-from rag.answering.backends import Backend
-from rag.answering.draft import DraftSentence, ReplyParser
+from rag.answering.backends import Backend, ExtractiveBackend
+from rag.answering.draft import DraftSentence, ReplyParser, parse_reply
 from rag.answering.render import Numbering
 from rag.answering.selection import SelectionPolicy, select
 from rag.answering.turn import Turn
@@ -165,6 +165,10 @@ class _Composer:
         self.kept: list[Verified] = []
         self.edits: list[Edit] = []
         self.bad_markers = 0
+        self.quoted = False
+        """The model's sentences were all dropped; the sources' own sentences are shown."""
+        self.invented = False
+        """A dropped sentence named a number, name or negation no source has."""
 
     def take(self, sentences: list[DraftSentence]) -> str:
         """Verify and render `sentences`; return the text to show now."""
@@ -174,6 +178,7 @@ class _Composer:
                 continue
             outcome = self.verifier.check(sentence)
             self.bad_markers += outcome.bad_markers
+            self.invented = self.invented or outcome.contradicted
             if outcome.edit is not None:
                 self.edits.append(outcome.edit)
             if outcome.shown is None:
@@ -187,6 +192,25 @@ class _Composer:
             self.turn.mark_first_text()
             out.append(text)
         return "".join(out)
+
+
+def _quote_instead(composer: _Composer, raw: str, policy: AnswerPolicy) -> bool:
+    """Quote the sources when verification dropped every sentence of a real attempt.
+
+    The model answered (no refusal) from sources selection judged relevant, but in words the
+    lexical check cannot match (often restating the question: "Yes, a sound classifier can
+    learn its own filters"). If none of its sentences invented a number, name or negation, the
+    sources' own best sentences are shown instead of an abstention. An invented detail means
+    the sources do not hold the answer: then the answer abstains.
+    """
+    return (
+        policy.verify.enabled
+        and not composer.shown
+        and not composer.invented
+        and bool(raw.strip())
+        and not has_refusal_token(raw)
+        and not _REFUSAL_PHRASE.search(raw)
+    )
 
 
 def _repeat(sentence: DraftSentence, shown: Verified) -> Edit:
@@ -223,6 +247,12 @@ def answer_events(
     if text:
         yield text
     raw = composer.parser.text
+    if _quote_instead(composer, raw, policy):
+        quoted = "".join(ExtractiveBackend().write(turn.standalone, evidence, turn))
+        composer.quoted = True
+        text = composer.take(parse_reply(quoted))
+        if text:
+            yield text
     if has_refusal_token(raw):
         yield abstention(turn, prompts.ABSTAIN_MODEL_REFUSED, hits, composer.edits, raw)
     elif not composer.shown:
@@ -238,6 +268,7 @@ def answer_events(
             uncited_sentences=[v.text for v in composer.kept if not v.sources],
             dropped_markers=composer.bad_markers,
             edits=composer.edits,
+            quoted=composer.quoted,
             draft=raw,
             backend=turn.backend,
             usage=turn.usage(),

@@ -71,6 +71,9 @@ class Outcome:
     shown: Verified | None
     edit: Edit | None
     bad_markers: int = 0
+    contradicted: bool = False
+    """Dropped, and every source it was checked against contradicts it (a number or name the
+    source lacks, a flipped negation or direction): the model invented something."""
 
 
 class Verifier:
@@ -122,7 +125,10 @@ class Verifier:
             if valid
             else "it cites no source and no source says it"
         )
-        return Outcome(None, self._edit("dropped", sentence, valid, (), None, reason), bad)
+        against = list(checks.values()) or [support(sentence.text, *t) for t in self.texts]
+        invented = bool(against) and all(c.contradicted for c in against)
+        edit = self._edit("dropped", sentence, valid, (), None, reason)
+        return Outcome(None, edit, bad, contradicted=invented)
 
     # -- outcomes --------------------------------------------------------------------------
 
