@@ -202,6 +202,7 @@ def test_stats_reports_papers_chunks_location_and_model(cli: Settings, tmp_path:
         "papers": 2,
         "chunks": 2,
         "embedding_model": "local:all-MiniLM-L6-v2",
+        "id_scheme": 2,
         "store": str(cli.chroma_path),
         "configured_embedding_model": "local:all-MiniLM-L6-v2",
     }
