@@ -164,7 +164,9 @@ def test_help_texts_show_examples(cli: Settings) -> None:
         result = run(command, "--help")
         assert result.exit_code == 0
         assert example in result.output
-    assert "--rebuild" in run("ingest", "--help").output
+    ingest_help = run("ingest", "--help").output
+    assert "--rebuild" in ingest_help and "--wait" in ingest_help
+    assert "--wait" in run("remove", "--help").output
 
 
 # -- remove and stats -------------------------------------------------------------------------
