@@ -224,9 +224,12 @@ def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> Ingest
     """Plan against what `store` holds, write what is missing, report."""
     files = list(iter_input_files(paths))
     plan = _plan(_read(files, job.settings), store.stored_papers(), job)
-    written = _write(plan, store, job)
-    if plan.cleanup:
-        store.delete_rows(plan.cleanup)
+    try:
+        written = _write(plan, store, job)
+        if plan.cleanup:
+            store.delete_rows(plan.cleanup)
+    finally:
+        store.publish()  # even after a failure: what was written is whole and readable
     return IngestReport(
         files=[str(f) for f in files],
         added=len(plan.to_write) - len(plan.existing),

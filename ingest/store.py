@@ -9,8 +9,9 @@ Layout, for `settings.collection` = "papers" (docs/ingest.md says why):
   model that built it (opening it with another raises `EmbeddingModelMismatch`) and the id
   scheme (`SCHEMA`; stores without it are scheme 1, see `ingest.migrate`).
 * `papers-live` has no rows; its metadata names the live data collection and a generation
-  counter that every write bumps. Without it the live collection is `papers`: a store's first
-  collection, and the only one of every store written before the pointer existed.
+  counter that every write operation (an ingest, a remove, a swap) bumps when it ends
+  (`publish`). Without it the live collection is `papers`: a store's first collection, and
+  the only one of every store written before the pointer existed.
 * `papers-<UTC time>` are data collections built aside by a rebuild or a migration and swapped
   in by rewriting the pointer, one atomic metadata write: a reader sees the old collection or
   the new one, and a kill at any point leaves one of them live. Collections a kill left behind
@@ -105,6 +106,7 @@ class ChromaStore:
         self._reconnect = reconnect
         self._lock_file = lock_file
         self._pinned = pinned is not None
+        self._dirty = False  # written since the last `publish()`
         self._mutex = threading.RLock()
         self._live, self._generation = (pinned, 0) if pinned else self._read_pointer()
         self._collection = self._open(self._live, create=create or self._pinned)
@@ -244,10 +246,18 @@ class ChromaStore:
         )
         pointer.modify(metadata=meta)  # one atomic write: the whole swap
 
+    def publish(self) -> None:
+        """Count the writes made since the last publish in the pointer's generation.
+
+        Other processes' `sync()` notices the store changed only then: writers publish once
+        per operation (an ingest, a remove), not per batch, since a pointer write costs a
+        synced SQLite commit and readers wait for the writer's lock anyway.
+        """
+        if self._dirty and not self._pinned:
+            self._bump()
+        self._dirty = False
+
     def _bump(self) -> None:
-        """Count a write in the pointer's generation, so other processes notice it."""
-        if self._pinned:
-            return
         with self._mutex:
             live, generation = self._read_pointer()
             if live != self._live:
@@ -449,7 +459,7 @@ class ChromaStore:
         documents: Sequence[str],
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
-        """Insert or overwrite chunks, in batches Chroma accepts."""
+        """Insert or overwrite chunks, in batches Chroma accepts (then `publish()`)."""
         size = self._client.get_max_batch_size()
         for start in range(0, len(ids), size):
             end = start + size
@@ -460,16 +470,14 @@ class ChromaStore:
                 metadatas=list(metadatas[start:end]),
             )
             crash_point("store-upsert")
-        if ids:
-            self._bump()
+        self._dirty = self._dirty or bool(ids)
 
     def delete_rows(self, row_ids: Sequence[str]) -> None:
-        """Delete rows by id (e.g. the replaced version of an updated paper)."""
+        """Delete rows by id, e.g. the replaced version of an updated paper (then `publish()`)."""
         size = self._client.get_max_batch_size()
         for start in range(0, len(row_ids), size):
             self._collection.delete(ids=list(row_ids[start : start + size]))
-        if row_ids:
-            self._bump()
+        self._dirty = self._dirty or bool(row_ids)
 
     def delete_papers(self, paper_ids: Sequence[str]) -> dict[str, int]:
         """Delete every chunk of the given papers; return chunks deleted per paper found."""
@@ -485,8 +493,8 @@ class ChromaStore:
             chunk_ids = found["ids"]
             for id_start in range(0, len(chunk_ids), size):
                 self._collection.delete(ids=chunk_ids[id_start : id_start + size])
-        if deleted:
-            self._bump()
+        self._dirty = self._dirty or bool(deleted)
+        self.publish()
         return {pid: deleted[pid] for pid in ids if pid in deleted}
 
 
