@@ -14,7 +14,6 @@ true duplicate is recognised across files and id kinds.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -98,9 +97,11 @@ def parse_arxiv_id(raw: str) -> ArxivId | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
 def file_identity(source_file: str) -> str:
-    """The file a record came from, as an absolute path with links resolved."""
+    """The file a record came from, as an absolute path with links resolved.
+
+    Not cached: a relative name means another file after a change of folder.
+    """
     return str(Path(source_file).resolve())
 
 
