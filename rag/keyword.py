@@ -102,8 +102,8 @@ class KeywordIndex:
 class KeywordCache:
     """The BM25 index of one store: built on first use, rebuilt when the store changes.
 
-    A change is a new generation token (`StoreLike.sync()`, bumped by every write, from any
-    process). Shared by the retrievers of every mode over one store; thread-safe.
+    A change is a new generation token (`StoreLike.sync()`, bumped by every write operation,
+    from any process). Shared by the retrievers of every mode over one store; thread-safe.
     """
 
     def __init__(self, store: StoreLike) -> None:
