@@ -45,3 +45,11 @@ class ContextOverflow(LLMUnavailable):
         super().__init__(message)
         self.prompt_tokens = prompt_tokens
         self.context_tokens = context_tokens
+
+
+class StoreBusy(StoreError):
+    """Another process is writing to the same data dir; only one writer at a time."""
+
+
+class EmbeddingUnavailable(PaperchatError):
+    """The embedding server refused or failed the request (bad key, unreachable, overloaded)."""
