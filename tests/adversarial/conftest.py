@@ -250,7 +250,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 WAIT_MS = 90_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # a session-wide one would block tests/test_ui_browser.py
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
