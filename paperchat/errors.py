@@ -4,7 +4,16 @@ from __future__ import annotations
 
 
 class PaperchatError(Exception):
-    """Base class: an error a user can act on. `str(err)` is the whole message."""
+    """Base class: an error a user can act on. `str(err)` is the whole message.
+
+    `public` is what a web or API client may be shown: the message without operator-only
+    detail (an upstream server's error body, log lines). The CLI prints `str(err)`.
+    """
+
+    @property
+    def public(self) -> str:
+        """The message for web and API clients (here: the whole message)."""
+        return str(self)
 
 
 class InputError(PaperchatError):
@@ -29,11 +38,34 @@ class ModelUnavailable(PaperchatError):
 
 
 class LLMUnavailable(PaperchatError):
-    """The LLM server could not be reached or kept failing; the extractive answer still works."""
+    """The LLM server could not be reached or kept failing; the extractive answer still works.
+
+    Args:
+        message: What failed and what to do.
+        detail: What the server said (its error body, the end of its log), already redacted;
+            part of `str(err)` for the operator, left out of `public`.
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.message} Server said: {self.detail}" if self.detail else self.message
+
+    @property
+    def public(self) -> str:
+        """The message without the server's own words."""
+        return self.message
 
 
 class ConfigError(PaperchatError):
     """A setting is missing or contradicts another (e.g. openai without OPENAI_API_KEY)."""
+
+
+class LimitExceeded(PaperchatError):
+    """A request is over a configured bound (question length, k, messages, upload size)."""
 
 
 class ContextOverflow(LLMUnavailable):

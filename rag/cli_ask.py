@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from paperchat.errors import LLMUnavailable, PaperchatError
+from paperchat.limits import check_question
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant
@@ -84,6 +85,7 @@ def ask(
     Exit status: 0 answered or abstained, 1 error (message on stderr), 2 usage.
     """
     with _errors_exit(), _assistant(llm) as assistant:
+        question = check_question(question, assistant.settings)
         stream = assistant.stream(question, k=k, year_from=year_from, year_to=year_to)
         if as_json:
             typer.echo(_final(stream).model_dump_json(indent=2))
@@ -117,6 +119,7 @@ def chat(
                 typer.echo("(new conversation)")
                 continue
             try:
+                line = check_question(line, assistant.settings)
                 _render(session.stream(line), live=sys.stdout.isatty())
             except PaperchatError as err:
                 typer.echo(f"error: {_message(err)}", err=True)

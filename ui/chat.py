@@ -7,15 +7,15 @@ Gradio event in `ui.app` only unpacks them. Each browser session has its own `Ch
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
+from paperchat.limits import check_k, check_messages, check_question
 from rag.types import Answer
-from ui.render import EMPTY_SOURCES, answer_markdown, sources_panel, turn_sources
+from ui.render import EMPTY_SOURCES, answer_markdown, inert, sources_panel, turn_sources
 from ui.services import Services
 
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
@@ -107,11 +107,11 @@ class TurnGuard:
                 close()  # stops the model generating for a turn nobody will see
 
 
-def unreachable_message(err: PaperchatError, backend: str) -> str:
-    """Return the chat message shown when the LLM cannot be reached."""
+def unreachable_message(message: str, backend: str) -> str:
+    """Return the chat message shown when the LLM cannot be reached (`message`: what failed)."""
     return (
-        f"**The language model ({html.escape(backend)}) is unreachable.**\n\n"
-        f"{html.escape(str(err))}\n\n"
+        f"**The language model ({inert(backend)}) is unreachable.**\n\n"
+        f"{inert(message)}\n\n"
         "You can still get an answer built from the papers' own sentences: press "
         "**Answer extractively** below (this also switches the backend to *extractive*)."
     )
@@ -135,6 +135,14 @@ class ChatController:
         if not question:
             yield ChatView(list(messages), sources_panel(state.sections), state)
             return
+        try:
+            check_question(question, self.services.settings)
+            check_k(options.k, self.services.settings)
+            check_messages(len(messages) + 1, self.services.settings)
+        except PaperchatError as err:
+            refused = {"role": "assistant", "content": f"**Refused:** {inert(str(err))}"}
+            yield ChatView([*messages, refused], sources_panel(state.sections), state)
+            return
         state.failed_question = None
         pending: Message = {"role": "assistant", "content": ""}
         shown = [*messages, {"role": "user", "content": question}, pending]
@@ -152,7 +160,7 @@ class ChatController:
             yield view()
             self.services.wait_ready()
         if self.services.state == "failed":
-            pending["content"] = f"**Cannot answer:** {html.escape(self.services.message)}"
+            pending["content"] = f"**Cannot answer:** {inert(self.services.message)}"
             yield view()
             return
         backend = options.backend or self.services.default_backend
@@ -171,15 +179,15 @@ class ChatController:
                     answer = item
                     break
                 text += item
-                pending["content"] = html.escape(text)
+                pending["content"] = inert(text)
                 yield view()
         except (LLMUnavailable, ModelUnavailable) as err:
             state.failed_question = question
-            pending["content"] = unreachable_message(err, backend)
+            pending["content"] = unreachable_message(self.services.public_message(err), backend)
             yield view(offer=backend != "extractive")
             return
         except PaperchatError as err:
-            pending["content"] = f"**Could not answer:** {html.escape(str(err))}"
+            pending["content"] = f"**Could not answer:** {inert(self.services.public_message(err))}"
             yield view()
             return
         if answer is None:
