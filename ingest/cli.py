@@ -1,7 +1,9 @@
 """`paperchat ingest`, `paperchat remove` and `paperchat stats`.
 
 Heavy libraries (chromadb, torch) are imported inside the command bodies so `--help` is fast.
-Exit status: 0 clean, 1 when a record was rejected or the store refused, 2 for usage errors.
+`ingest` and `remove` hold the data dir's writer lock (`ingest.lock`) while they run.
+Exit status: 0 clean, 1 when a record was rejected or the store refused (another model, a
+rebuild that stored nothing, another writer busy), 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import typer
 from paperchat.errors import PaperchatError
 
 if TYPE_CHECKING:
+    from ingest.pipeline import IngestReport
     from ingest.store import ChromaStore
     from paperchat.settings import Settings
 
@@ -26,20 +29,31 @@ INGEST_HELP = (
     "Add paper abstracts to the store; re-running skips papers already stored.\n\n"
     "Reads the sample corpus layouts (.txt), and JSONL or CSV with arXiv field names (id, "
     "title, abstract, authors, categories, update_date or published, url, doi). A folder means "
-    "every supported file in it. A changed abstract replaces that paper's old chunks. Records "
-    "that cannot be read are listed as file:line: reason; the others are still stored.\n\n"
+    "every supported file in it. Records that cannot be read are listed as file:line: reason; "
+    "the others are still stored. Links that are not http(s) are dropped with a warning.\n\n"
+    "Ids: arxiv:<id> for real arXiv ids (2301.01234, hep-th/9901001, arXiv: prefixes and "
+    "arxiv.org links; versions folded), src:<hash> for other ids (namespaced by file, so row "
+    "numbers of two files never collide), p:<hash> of title and abstract for records without "
+    "one. A paper already stored under another id with the same title and abstract is skipped "
+    "as a duplicate. A changed abstract replaces that paper's chunks: the new ones are written "
+    "before the old ones are deleted.\n\n"
+    "--rebuild builds a new store from the given files and swaps it in only if it holds at "
+    "least one paper; otherwise the current store stays and the command says why.\n\n"
     "Examples:\n\n"
     "  paperchat ingest data/sample\n\n"
     "  paperchat ingest papers.jsonl more.csv --json\n\n"
     "  PAPERCHAT_EMBED=openai paperchat ingest --rebuild data/sample\n\n"
+    "  paperchat ingest new.jsonl --wait 600   # queue behind a running ingest\n\n"
     "Exit status: 0 everything stored, 1 some records rejected (the rest are stored) or the "
-    "store refused, 2 usage error."
+    "store refused (another embedding model, a rebuild that stored nothing, another writer "
+    "busy), 2 usage error."
 )
 REMOVE_HELP = (
     "Delete papers and all their chunks from the store.\n\n"
     "Example:\n\n"
     "  paperchat remove arxiv:2407.15734 p:0123456789abcdef\n\n"
-    "Exit status: 0 all removed, 1 some id was not in the store, 2 usage error."
+    "Exit status: 0 all removed, 1 some id was not in the store or another writer was busy, "
+    "2 usage error."
 )
 STATS_HELP = (
     "Show how many papers and chunks the store holds, where it is and which embedding model "
@@ -50,6 +64,16 @@ STATS_HELP = (
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print one JSON object instead of text (no progress bar).")
+]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="If another paperchat process is writing to this data dir, wait up to this long "
+        "for it to finish (default: refuse at once, naming it).",
+    ),
 ]
 
 
@@ -74,42 +98,60 @@ def ingest(
     rebuild: Annotated[
         bool,
         typer.Option(
-            "--rebuild", help="Empty the store first, e.g. after changing PAPERCHAT_EMBED."
+            "--rebuild",
+            help="Build a new store from PATH... alone (e.g. after changing PAPERCHAT_EMBED) "
+            "and swap it in only if it holds at least one paper; the current store stays "
+            "until then.",
         ),
     ] = False,
+    wait: WaitOption = 0.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Add paper abstracts to the store (see `INGEST_HELP`)."""
     from ingest.embedding import build_embedder, embedder_id
-    from ingest.pipeline import ingest_paths
+    from ingest.lock import writer_lock
+    from ingest.pipeline import RebuildRefused, ingest_paths
     from paperchat.settings import Settings
 
     settings = Settings()
-    with _errors_exit():
+    command = " ".join(["paperchat ingest", *(["--rebuild"] if rebuild else []), *map(str, paths)])
+    with _errors_exit(), writer_lock(settings, command[:200], wait_s=wait):
         model = embedder_id(settings)
         store = _open_store(settings, None if rebuild else model)
-        report = ingest_paths(
-            paths,
-            settings,
-            store=store,
-            embedder=lambda: build_embedder(settings),
-            embedder_id=model,
-            rebuild=rebuild,
-            progress=not as_json and sys.stderr.isatty(),
-        )
+        try:
+            report = ingest_paths(
+                paths,
+                settings,
+                store=store,
+                embedder=lambda: build_embedder(settings),
+                embedder_id=model,
+                rebuild=rebuild,
+                progress=not as_json and sys.stderr.isatty(),
+            )
+        except RebuildRefused as err:
+            _echo_problems(err.report)
+            raise
     if as_json:
         _print_json(report.to_dict())
     else:
-        for rejection in report.rejected:
-            typer.echo(str(rejection), err=True)
+        _echo_problems(report)
+        if report.migration:
+            typer.echo(report.migration, err=True)
         typer.echo(
             f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
             f"{len(report.rejected)} rejected, {report.duplicates} duplicates skipped "
             f"({len(report.files)} files)."
         )
-        typer.echo(f"Store: {report.papers} papers, {report.chunks} chunks at {report.store}")
+        rebuilt = "Rebuilt store" if report.rebuilt else "Store"
+        typer.echo(f"{rebuilt}: {report.papers} papers, {report.chunks} chunks at {report.store}")
     if report.rejected:
         raise typer.Exit(1)
+
+
+def _echo_problems(report: IngestReport) -> None:
+    """Rejected records and warnings, one `file:line: ...` line each, on stderr."""
+    for problem in [*report.rejected, *report.warnings]:
+        typer.echo(str(problem), err=True)
 
 
 def remove(
@@ -121,13 +163,16 @@ def remove(
             help="Paper ids as `paperchat retrieve` shows them (arxiv:... or p:...).",
         ),
     ],
+    wait: WaitOption = 0.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete papers and their chunks (see `REMOVE_HELP`)."""
+    from ingest.lock import writer_lock
     from paperchat.settings import Settings
 
     settings = Settings()
-    with _errors_exit():
+    command = " ".join(["paperchat remove", *paper_ids])[:200]
+    with _errors_exit(), writer_lock(settings, command, wait_s=wait):
         store = _open_store(settings, None, create=False)
         deleted = store.delete_papers(paper_ids)
         missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in deleted]
@@ -154,6 +199,7 @@ def remove(
 def stats(as_json: JsonFlag = False) -> None:
     """Report the store's size, location and model (see `STATS_HELP`)."""
     from ingest.embedding import embedder_id
+    from ingest.store import SCHEMA
     from paperchat.settings import Settings
 
     settings = Settings()
@@ -166,6 +212,7 @@ def stats(as_json: JsonFlag = False) -> None:
                 "papers": store.count_papers(),
                 "chunks": store.count_chunks(),
                 "embedding_model": store.embedder_id,
+                "id_scheme": store.schema,
             }
     result["store"] = settings.chroma_url or str(settings.chroma_path)
     result["configured_embedding_model"] = configured
@@ -178,6 +225,11 @@ def stats(as_json: JsonFlag = False) -> None:
     typer.echo(f"Embedding model: {result['embedding_model'] or 'none yet'}")
     if result["embedding_model"] not in (None, configured):
         typer.echo(f"Warning: {configured} is configured; run `paperchat ingest --rebuild PATH`.")
+    if result["papers"] and result.get("id_scheme", SCHEMA) < SCHEMA:
+        typer.echo(
+            f"Note: this store uses id scheme {result['id_scheme']}; the next `paperchat "
+            f"ingest` copies it to scheme {SCHEMA} (nothing re-embedded, nothing lost)."
+        )
     if not result["papers"]:
         typer.echo("The store is empty: paperchat ingest data/sample")
 

@@ -14,7 +14,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.embeddings import BaseEmbedding
 
 from ingest.chunking import MINILM_WINDOW_TOKENS
-from paperchat.errors import ConfigError, ModelUnavailable
+from paperchat.errors import ConfigError, EmbeddingUnavailable, ModelUnavailable
 from paperchat.settings import Settings
 
 if TYPE_CHECKING:
@@ -119,7 +119,21 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
         return "OpenAICompatibleEmbedding"
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        response = self._client.embeddings.create(model=self.model_name, input=texts)
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self.model_name, input=texts)
+        except openai.APIStatusError as err:
+            hint = "check OPENAI_API_KEY" if err.status_code in (401, 403) else "try again later"
+            raise EmbeddingUnavailable(
+                f"The embedding server refused the request for {self.model_name!r} "
+                f"(HTTP {err.status_code}): {hint}, or set PAPERCHAT_EMBED=local."
+            ) from err
+        except openai.APIError as err:  # connection refused, timeout
+            raise EmbeddingUnavailable(
+                f"The embedding server could not be reached ({type(err).__name__}); check "
+                "PAPERCHAT_LLM_BASE_URL and the network, or set PAPERCHAT_EMBED=local."
+            ) from err
         return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
     def _get_text_embedding(self, text: str) -> list[float]:

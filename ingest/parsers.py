@@ -10,7 +10,9 @@ Supported, detected automatically:
 * `jsonl` and `csv`: arXiv metadata field names (`id`, `title`, `abstract`, `authors`,
   `categories`, `update_date`/`published`, optional `url`/`doi`).
 
-Nothing here raises on bad input: every problem becomes a `Rejection` with `file:line`.
+Nothing here raises on bad input: every problem becomes a `Rejection` with `file:line`, and
+anything dropped from a record that is still stored (a link that is not http(s)) a
+`RecordWarning` yielded just before its `Paper`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.records import Paper, Rejection, make_paper, normalise_text, year_from_date
+from ingest.records import (
+    Paper,
+    RecordWarning,
+    Rejection,
+    checked_url,
+    make_paper,
+    normalise_text,
+    parse_arxiv_id,
+    year_from_date,
+)
 
 SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ""}
 
@@ -38,9 +49,9 @@ _HEADER_LINES = {
     "daily papers",
     "byak and the research community",
 }
-_ARXIV_ID = re.compile(r"^(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})(v\d+)?$")
+_SHOWN_URL_CHARS = 60
 
-ParseResult = Paper | Rejection
+ParseResult = Paper | Rejection | RecordWarning
 
 
 @dataclass(frozen=True)
@@ -216,13 +227,14 @@ def _read_trailer(rows: list[tuple[int, str]], i: int, extra: dict[str, Any]) ->
 
 def _record_from_mapping(
     name: str, number: int, row: dict[str, object], max_chars: int
-) -> ParseResult:
-    """Map arXiv-metadata field names to a `Paper`."""
+) -> Iterator[ParseResult]:
+    """Map arXiv-metadata field names to a `Paper` (and a warning for a dropped link)."""
     abstract = row.get("abstract") or row.get("summary")
     if not isinstance(abstract, str) or not abstract.strip():
-        return Rejection(name, number, "record has no abstract")
+        yield Rejection(name, number, "record has no abstract")
+        return
     raw_id = str(row.get("id") or "").strip()
-    arxiv_id = raw_id if _ARXIV_ID.match(raw_id) else None
+    arxiv = parse_arxiv_id(raw_id) if raw_id else None
     authors = _authors(row.get("authors"))
     date = str(row.get("update_date") or row.get("published") or row.get("date") or "") or None
     raw_categories = row.get("categories")
@@ -233,11 +245,13 @@ def _record_from_mapping(
         if isinstance(raw_categories, list)
         else []
     )
-    url = row.get("url") or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
-    return make_paper(
+    raw_url = str(row.get("url") or "").strip()
+    url = checked_url(raw_url) if raw_url else None
+    paper = make_paper(
         title=str(row.get("title") or ""),
         abstract=abstract,
-        arxiv_id=arxiv_id or (f"id:{raw_id}" if raw_id else None),
+        arxiv_id=arxiv.id if arxiv else None,
+        source_id=None if arxiv else raw_id,
         source_file=name,
         source_line=number,
         max_abstract_chars=max_chars,
@@ -245,10 +259,16 @@ def _record_from_mapping(
         author_count=len(authors) or None,
         date=date,
         year=year_from_date(date),
-        url=str(url) if url else None,
+        url=url or (arxiv.abs_url if arxiv else None),
         doi=str(row["doi"]) if row.get("doi") else None,
         categories=tuple(str(c) for c in categories),
     )
+    if raw_url and url is None and isinstance(paper, Paper):
+        shown = raw_url if len(raw_url) <= _SHOWN_URL_CHARS else raw_url[:_SHOWN_URL_CHARS] + "..."
+        yield RecordWarning(
+            name, number, f"link {shown!r} dropped: only http:// and https:// links are stored"
+        )
+    yield paper
 
 
 def _authors(value: object) -> tuple[str, ...]:
@@ -272,7 +292,7 @@ def _parse_jsonl(name: str, lines: list[str], max_chars: int) -> Iterator[ParseR
         if not isinstance(row, dict):
             yield Rejection(name, number, f"expected a JSON object, got {type(row).__name__}")
             continue
-        yield _record_from_mapping(name, number, row, max_chars)
+        yield from _record_from_mapping(name, number, row, max_chars)
 
 
 def _parse_csv(name: str, lines: list[str], max_chars: int) -> Iterator[ParseResult]:
@@ -286,7 +306,7 @@ def _parse_csv(name: str, lines: list[str], max_chars: int) -> Iterator[ParseRes
     try:
         for row in reader:
             clean = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
-            yield _record_from_mapping(name, start, clean, max_chars)
+            yield from _record_from_mapping(name, start, clean, max_chars)
             start = reader.line_num + 1
     except csv.Error as err:
         yield Rejection(name, reader.line_num, f"malformed CSV: {err}")

@@ -1,27 +1,47 @@
-"""Ingest: files → papers → chunks → vectors in the store, idempotently and incrementally.
+"""Ingest: files → papers → chunks → vectors in the store, idempotently and without loss.
 
-A paper is written only when the store lacks it, holds another version of it (different
-`content_hash` or chunking), or holds a half-written copy (a chunk missing, or chunks that
-disagree): that is how a run killed half-way is repaired by the next run. Writing a paper
-deletes its old chunks first, then upserts `paper_id#0..n-1`, so no chunk is ever stored twice.
+A paper is written only when the store lacks a whole copy of this version of it (its
+`content_hash` and chunking): new, changed, or half-written by a run that was killed. What a
+kill at any point leaves behind (docs/ingest.md, "Crash safety"):
+
+* an update writes the new version's chunks (`paper_id#i@version`) first and deletes the old
+  version's after: in between, both versions are whole, and the next run deletes the stale one
+  without embedding anything;
+* `rebuild` (and a store adopted by another embedding model) builds a new collection aside and
+  swaps it in only when it holds at least one paper; otherwise the old store stays as it was
+  and `RebuildRefused` says why;
+* a store written with an older id scheme is first copied to the current one and swapped in
+  (`ingest.migrate`).
+
+Records are deduplicated by id (first wins) and by content (`Paper.content_key`): a new record
+whose normalised title and abstract are already stored, or read earlier, under another id is
+a duplicate (unless both ids are arXiv ids: two arXiv entries stay two papers). With
+`allow_updates=False` (uploads from the web page) a record never replaces a stored paper
+with different content; it is rejected with a reason instead.
+
+Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import Chunk, chunk_paper
-from ingest.parsers import iter_input_files, parse_file
-from ingest.records import Paper, Rejection
+from ingest.faults import crash_point
+from ingest.parsers import ParseResult, iter_input_files, parse_file
+from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
+from ingest.rows import SCHEMA, chunk_version, row_id
+from paperchat.errors import StoreError
 from paperchat.settings import Settings
 
 if TYPE_CHECKING:
     from llama_index.core.embeddings import BaseEmbedding
 
-    from ingest.store import ChromaStore, StoredPaper
+    from ingest.rows import StoredPaper
+    from ingest.store import ChromaStore
 
 
 @dataclass(frozen=True)
@@ -33,13 +53,17 @@ class IngestReport:
         added: Papers new to the store.
         updated: Papers whose stored copy was replaced (changed, or half-written before).
         unchanged: Papers already stored exactly as read; nothing was written for them.
-        duplicates: Records skipped because an earlier record had the same `paper_id`.
+        duplicates: Records skipped because an earlier record, or a stored paper, had the same
+            `paper_id` or the same content (normalised title and abstract).
         rejected: Records or files that could not be read, with `file:line` and reason.
         chunks_written: Chunks embedded and written by this run.
         papers: Papers in the store after the run.
         chunks: Chunks in the store after the run.
         embedder: The embedding model's id.
         store: Where the store lives (path or URL).
+        warnings: Things dropped from records that were stored anyway (unsafe links).
+        rebuilt: True when a new collection was built and swapped in.
+        migration: What migrating the store to the current id scheme did, if it was needed.
     """
 
     files: list[str]
@@ -53,12 +77,40 @@ class IngestReport:
     chunks: int
     embedder: str
     store: str
+    warnings: list[RecordWarning] = field(default_factory=list)
+    rebuilt: bool = False
+    migration: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form; each rejection also carries its `file:line: reason` message."""
+        """JSON-ready form; each rejection and warning also carries its `file:line` message."""
         data = asdict(self)
         data["rejected"] = [{**asdict(r), "message": str(r)} for r in self.rejected]
+        data["warnings"] = [{**asdict(w), "text": str(w)} for w in self.warnings]
         return data
+
+
+class RebuildRefused(StoreError):
+    """A rebuild stored no paper, so the old store was kept. `report` is the failed build's."""
+
+    def __init__(self, message: str, report: IngestReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class _Job:
+    """How to write: what every step of one run needs besides the store."""
+
+    settings: Settings
+    embedder: BaseEmbedding | Callable[[], BaseEmbedding]
+    embedder_id: str
+    window_tokens: int | None
+    allow_updates: bool
+    progress: bool
+
+    @property
+    def signature(self) -> str:
+        return chunking_signature(self.settings, self.window_tokens)
 
 
 @dataclass
@@ -67,9 +119,13 @@ class _Plan:
 
     to_write: list[Paper] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)  # ids in `to_write` the store already has
+    stale: dict[str, list[str]] = field(default_factory=dict)  # paper id → rows to delete after
+    cleanup: list[str] = field(default_factory=list)  # stale rows of papers already whole
+    repaired: int = 0  # papers already whole whose stale rows are deleted
     unchanged: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
 
 
 def chunking_signature(settings: Settings, window: int | None) -> str:
@@ -86,97 +142,179 @@ def ingest_paths(
     embedder_id: str | None = None,
     rebuild: bool = False,
     progress: bool = False,
+    allow_updates: bool = True,
 ) -> IngestReport:
     """Read files and folders into the store.
 
     Args:
         paths: Files, or folders whose supported files are read (recursively).
         settings: Chunk sizes and limits.
-        store: The store to write; opened for `embedder_id`.
+        store: The store to write (the caller holds the data dir's writer lock).
         embedder: Embeds `Chunk.embed_text` for each chunk; or a no-argument function
             returning the embedder, called only when something needs embedding (so a re-run
             over unchanged files never loads the model).
         embedder_id: The embedding model's id, recorded in the store; defaults to the one
             `settings` select (`ingest.embedding.embedder_id`).
-        rebuild: Empty the store first (e.g. to switch embedding model).
+        rebuild: Build a new store from `paths` alone (e.g. to switch embedding model) and
+            swap it in only if it holds at least one paper.
         progress: Show a progress bar on stderr.
+        allow_updates: Let a record replace a stored paper with different content (the web
+            page's uploads pass False: such records are rejected).
 
     Returns:
         The run's `IngestReport`.
+
+    Raises:
+        RebuildRefused: `rebuild` stored no paper; the store was left as it was.
+        EmbeddingModelMismatch: The store holds vectors of another model (and not `rebuild`).
     """
     from ingest import embedding
+    from ingest.migrate import migrate_store
 
-    embedder_id = embedder_id or embedding.embedder_id(settings)
-    window_tokens = embedding.window_tokens(settings)
-    if rebuild:
-        store.reset(embedder_id)
-    files = list(iter_input_files(paths))
-    signature = chunking_signature(settings, window_tokens)
-    plan = _plan(_read(files, settings), store.stored_papers(), signature)
-    written = _write(
-        plan,
-        settings,
-        store=store,
-        embedder=embedder,
-        signature=signature,
-        window_tokens=window_tokens,
-        progress=progress,
+    model = embedder_id or embedding.embedder_id(settings)
+    job = _Job(
+        settings, embedder, model, embedding.window_tokens(settings), allow_updates, progress
     )
+    store.reload()
+    store.collect_garbage()
+    migration = None if rebuild else migrate_store(store)
+    if rebuild or _needs_new_collection(store, model):
+        report = _build_aside(paths, store, job, required=rebuild)
+    else:
+        store.check_model(model)
+        report = _ingest_into(paths, store, job)
+    return replace(report, migration=migration.summary() if migration else None)
+
+
+def _needs_new_collection(store: ChromaStore, model: str) -> bool:
+    """An empty store made for another model or an older scheme is replaced, not written."""
+    return (store.embedder_id != model or store.schema < SCHEMA) and store.count_chunks() == 0
+
+
+def _build_aside(
+    paths: Sequence[Path], store: ChromaStore, job: _Job, *, required: bool
+) -> IngestReport:
+    """Ingest into a new collection; swap it in if it holds a paper, else keep the old store.
+
+    Raises:
+        RebuildRefused: `required` (an explicit rebuild) and no paper was stored.
+    """
+    staged = store.new_version(job.embedder_id)
+    try:
+        report = _ingest_into(paths, staged, job)
+        if report.papers == 0:
+            kept = f"{store.count_papers()} papers, {store.count_chunks()} chunks"
+            if required:
+                raise RebuildRefused(
+                    f"--rebuild stored no paper ({len(report.rejected)} records or files "
+                    f"rejected, {len(report.files)} files read), so the store was left as it "
+                    f"was: {kept} at {store.location}. Fix the input and run it again.",
+                    report,
+                )
+            staged.discard()
+            return replace(report, papers=store.count_papers(), chunks=store.count_chunks())
+        store.promote(staged)
+    except BaseException:
+        staged.discard()
+        raise
+    return replace(report, rebuilt=True)
+
+
+def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> IngestReport:
+    """Plan against what `store` holds, write what is missing, report."""
+    files = list(iter_input_files(paths))
+    plan = _plan(_read(files, job.settings), store.stored_papers(), job)
+    try:
+        written = _write(plan, store, job)
+        if plan.cleanup:
+            store.delete_rows(plan.cleanup)
+    finally:
+        store.publish()  # even after a failure: what was written is whole and readable
     return IngestReport(
         files=[str(f) for f in files],
         added=len(plan.to_write) - len(plan.existing),
-        updated=len(plan.existing),
+        updated=len(plan.existing) + plan.repaired,
         unchanged=plan.unchanged,
         duplicates=plan.duplicates,
         rejected=plan.rejected,
         chunks_written=written,
         papers=store.count_papers(),
         chunks=store.count_chunks(),
-        embedder=embedder_id,
+        embedder=job.embedder_id,
         store=store.location,
+        warnings=plan.warnings,
     )
 
 
-def _read(files: Iterable[Path], settings: Settings) -> Iterator[Paper | Rejection]:
+def _read(files: Iterable[Path], settings: Settings) -> Iterator[ParseResult]:
     for path in files:
         yield from parse_file(path, max_abstract_chars=settings.max_abstract_chars)
 
 
-def _plan(
-    records: Iterable[Paper | Rejection], stored: dict[str, StoredPaper], signature: str
-) -> _Plan:
-    """Dedupe records by `paper_id` (first wins) and compare each paper with the store."""
+def _plan(records: Iterable[ParseResult], stored: dict[str, StoredPaper], job: _Job) -> _Plan:
+    """Dedupe records by id and by content (first wins) and compare each with the store."""
     plan = _Plan()
     seen: set[str] = set()
+    owners: dict[str, str] = {}  # content key → the first id holding it (stored, then read)
+    for pid, paper in stored.items():
+        if paper.content_key:
+            owners.setdefault(paper.content_key, pid)
     for record in records:
         if isinstance(record, Rejection):
             plan.rejected.append(record)
-            continue
-        if record.paper_id in seen:
+        elif isinstance(record, RecordWarning):
+            plan.warnings.append(record)
+        elif _is_duplicate(record, seen, owners, stored):
             plan.duplicates += 1
-            continue
-        seen.add(record.paper_id)
-        state = stored.get(record.paper_id)
-        if state is None:
-            plan.to_write.append(record)
-        elif state.is_complete(record.content_hash, signature):
-            plan.unchanged += 1
         else:
-            plan.to_write.append(record)
-            plan.existing.add(record.paper_id)
+            seen.add(record.paper_id)
+            owners.setdefault(record.content_key, record.paper_id)
+            _plan_paper(plan, record, stored.get(record.paper_id), job)
     return plan
 
 
-def _write(
-    plan: _Plan,
-    settings: Settings,
-    *,
-    store: ChromaStore,
-    embedder: BaseEmbedding | Callable[[], BaseEmbedding],
-    signature: str,
-    window_tokens: int | None,
-    progress: bool,
-) -> int:
+def _is_duplicate(
+    paper: Paper, seen: set[str], owners: dict[str, str], stored: dict[str, StoredPaper]
+) -> bool:
+    """Read before under this id; or new, with content already held by another id.
+
+    Two different arXiv ids are two arXiv entries, kept apart even when their title and
+    abstract agree; any other pair of ids with the same content is one paper, first wins.
+    """
+    if paper.paper_id in seen:
+        return True
+    owner = owners.get(paper.content_key)
+    if paper.paper_id in stored or owner is None or owner == paper.paper_id:
+        return False
+    return not (owner.startswith(ARXIV_PREFIX) and paper.paper_id.startswith(ARXIV_PREFIX))
+
+
+def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job) -> None:
+    """Decide what to do with one paper, given what the store holds of it."""
+    version = chunk_version(paper.content_hash, job.signature)
+    if state is None:
+        plan.to_write.append(paper)
+    elif state.has_complete(version, paper.content_hash, job.signature):
+        stale = state.rows_except(version)
+        plan.cleanup.extend(stale)
+        plan.repaired += bool(stale)
+        plan.unchanged += not stale
+    elif not job.allow_updates and state.content_hashes - {paper.content_hash}:
+        plan.rejected.append(
+            Rejection(
+                paper.source_file,
+                paper.source_line,
+                f"{paper.paper_id} is already stored with different content; an upload never "
+                "replaces a stored paper (to update it, run `paperchat ingest` on this file)",
+            )
+        )
+    else:
+        plan.to_write.append(paper)
+        plan.existing.add(paper.paper_id)
+        plan.stale[paper.paper_id] = state.rows_except(version)
+
+
+def _write(plan: _Plan, store: ChromaStore, job: _Job) -> int:
     """Chunk, embed and store the planned papers in batches; return chunks written."""
     from llama_index.core.embeddings import BaseEmbedding
     from tqdm import tqdm
@@ -188,31 +326,55 @@ def _write(
         total=len(plan.to_write),
         unit="paper",
         desc="Loading embedding model",
-        disable=not progress,
+        disable=not job.progress,
         dynamic_ncols=True,
     ) as bar:
+        embedder = job.embedder
         model = embedder if isinstance(embedder, BaseEmbedding) else embedder()
         bar.set_description("Embedding")
-        for batch in _batches(plan.to_write, settings, window_tokens):
+        for batch in _batches(plan.to_write, job.settings, job.window_tokens):
             texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
             vectors = model.get_text_embedding_batch(texts)
-            stale = [paper.paper_id for paper, _ in batch if paper.paper_id in plan.existing]
+            written += _store_batch(store, batch, vectors, job.signature)
+            crash_point("batch-written")
+            stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
             if stale:
-                store.delete_papers(stale)
-            rows = [
-                (chunk, _metadata(paper, chunk, signature))
-                for paper, chunks in batch
-                for chunk in chunks
-            ]
-            store.upsert(
-                ids=[chunk.chunk_id for chunk, _ in rows],
-                embeddings=vectors,
-                documents=[chunk.text for chunk, _ in rows],
-                metadatas=[meta for _, meta in rows],
-            )
-            written += len(rows)
+                store.delete_rows(stale)
             bar.update(len(batch))
     return written
+
+
+def _store_batch(
+    store: ChromaStore,
+    batch: list[tuple[Paper, list[Chunk]]],
+    vectors: Sequence[Sequence[float]],
+    signature: str,
+) -> int:
+    """Write the new version of each paper in `batch`; return chunks written.
+
+    Chunks 0 (which carry the abstract, and by which readers count and show papers) go in a
+    second write, after every other chunk of the batch: a paper shows up only once the rest
+    of it is stored, and a kill between the two writes leaves no paper half-visible.
+    """
+    rows = []
+    vector_of = iter(vectors)
+    for paper, chunks in batch:
+        version = chunk_version(paper.content_hash, signature)
+        for chunk in chunks:
+            meta = _metadata(paper, chunk, signature, version)
+            rows.append((row_id(chunk.chunk_id, version), next(vector_of), chunk.text, meta))
+    for part in (
+        [r for r in rows if r[3]["chunk_index"]],
+        [r for r in rows if not r[3]["chunk_index"]],
+    ):
+        if part:
+            store.upsert(
+                ids=[r[0] for r in part],
+                embeddings=[r[1] for r in part],
+                documents=[r[2] for r in part],
+                metadatas=[r[3] for r in part],
+            )
+    return len(rows)
 
 
 def _batches(
@@ -234,7 +396,7 @@ def _batches(
         yield batch
 
 
-def _metadata(paper: Paper, chunk: Chunk, signature: str) -> dict[str, Any]:
+def _metadata(paper: Paper, chunk: Chunk, signature: str, version: str) -> dict[str, Any]:
     """Chunk metadata as Chroma stores it: scalars only, unknown fields left out."""
     meta: dict[str, Any] = {
         "paper_id": paper.paper_id,
@@ -243,7 +405,9 @@ def _metadata(paper: Paper, chunk: Chunk, signature: str) -> dict[str, Any]:
         "chunk_index": chunk.index,
         "n_chunks": chunk.n_chunks,
         "content_hash": paper.content_hash,
+        "content_key": paper.content_key,
         "chunking": signature,
+        "version": version,
     }
     optional: dict[str, Any] = {
         "year": paper.year,

@@ -1,4 +1,16 @@
-"""Typed paper records and rejections: what every parser produces."""
+"""Typed paper records, rejections and warnings: what every parser produces.
+
+Also the one home of paper identity (see docs/ingest.md, "Identity"):
+
+* `arxiv:<id>` only for a real arXiv identifier (`parse_arxiv_id`), version folded;
+* `src:<hash>` for any other id a record carries, namespaced by the file it came from, so
+  two files' row ids never meet;
+* `p:<hash>` of the normalised title and abstract for records without an id (unchanged since
+  the first release: the eval datasets cite these ids).
+
+`content_key` (the same hash as `p:` ids) identifies a paper's content whatever its id, so a
+true duplicate is recognised across files and id kinds.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +18,21 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 _WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
+_ARXIV_PREFIX = re.compile(
+    r"^(?:arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/)", re.IGNORECASE
+)
+_ARXIV_NEW = re.compile(r"(\d{2})(\d{2})\.(\d{4,5})(v\d+)?")
+_ARXIV_OLD = re.compile(r"([a-z]+(?:-[a-z]+)?)(\.[a-z]{2})?/(\d{2})(\d{2})(\d{3})(v\d+)?", re.I)
+_UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
+SAFE_URL_SCHEMES = frozenset({"http", "https"})
+ARXIV_PREFIX = "arxiv:"
+UNTITLED = "Untitled: "
 
 
 def normalise_text(text: str) -> str:
@@ -22,16 +45,117 @@ def _dedupe_key(text: str) -> str:
     return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
-def stable_paper_id(title: str, abstract: str, arxiv_id: str | None = None) -> str:
-    """Return the paper's stable id: `arxiv:<id>` when known, else a hash of title and abstract.
+def content_key(title: str, abstract: str) -> str:
+    """Hash of the normalised (lower-case, punctuation-free) title and abstract.
 
-    The hash covers the normalised (lower-case, punctuation-free) title and abstract, so the
-    same paper copied into two files with different spacing gets the same id.
+    The same paper copied into two files with different spacing gets the same key.
+    """
+    digest = hashlib.sha256(f"{_dedupe_key(title)}\n{_dedupe_key(abstract)}".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ArxivId:
+    """A real arXiv identifier: `id` without version (`2301.01234`, `hep-th/9901001`).
+
+    Attributes:
+        id: The canonical identifier, version folded.
+        version: The version the source named (`v2`), "" when none.
+    """
+
+    id: str
+    version: str = ""
+
+    @property
+    def abs_url(self) -> str:
+        """The paper's abstract page, at the version the source named."""
+        return f"https://arxiv.org/abs/{self.id}{self.version}"
+
+
+def parse_arxiv_id(raw: str) -> ArxivId | None:
+    """Return the arXiv identifier `raw` names, or None when it is not one.
+
+    Accepts new-style ids (`2301.01234`, `2301.01234v2`; four digits after the dot up to
+    1412, five from 1501), old-style ids (`hep-th/9901001`, `math.GT/0309136v1`), an
+    `arXiv:` prefix and `arxiv.org/abs/...` or `/pdf/...` links. Months must be 01-12.
+    """
+    text = _ARXIV_PREFIX.sub("", raw.strip())
+    if text != raw.strip():  # a prefix or a link: drop what may follow the id in a URL
+        text = text.split("?")[0].split("#")[0].rstrip("/").removesuffix(".pdf")
+    if match := _ARXIV_NEW.fullmatch(text):
+        year, month, number, version = match.groups()
+        yymm = int(year + month)
+        digits_ok = len(number) == (5 if yymm >= 1501 else 4)
+        if 1 <= int(month) <= 12 and yymm >= 704 and digits_ok:
+            return ArxivId(f"{year}{month}.{number}", version or "")
+        return None
+    if match := _ARXIV_OLD.fullmatch(text):
+        archive, subject, year, month, number, version = match.groups()
+        if 1 <= int(month) <= 12 and (int(year) >= 91 or int(year) <= 7):
+            subject = subject.upper() if subject else ""
+            return ArxivId(f"{archive.lower()}{subject}/{year}{month}{number}", version or "")
+    return None
+
+
+def file_identity(source_file: str) -> str:
+    """The file a record came from, as an absolute path with links resolved.
+
+    Not cached: a relative name means another file after a change of folder.
+    """
+    return str(Path(source_file).resolve())
+
+
+def source_paper_id(source_file: str, raw_id: str) -> str:
+    """Id of a record whose own id is not an arXiv one: `src:` + hash of (file, id).
+
+    The same file read again (from any folder, by any relative path) gives the same ids;
+    two files that both number their rows 1, 2, 3 give different ones.
+    """
+    text = f"{file_identity(source_file)}\x1f{raw_id.strip()}"
+    return f"src:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def stable_paper_id(
+    title: str,
+    abstract: str,
+    arxiv_id: str | None = None,
+    source: tuple[str, str] | None = None,
+) -> str:
+    """Return the paper's stable id: `arxiv:<id>`, else `src:<hash>`, else `p:<hash>`.
+
+    Args:
+        title: Normalised title.
+        abstract: Normalised abstract.
+        arxiv_id: A canonical arXiv id (see `parse_arxiv_id`), when the record has one.
+        source: (file, raw id) when the record carries an id that is not an arXiv one.
     """
     if arxiv_id:
-        return f"arxiv:{arxiv_id.strip()}"
-    digest = hashlib.sha256(f"{_dedupe_key(title)}\n{_dedupe_key(abstract)}".encode()).hexdigest()
-    return f"p:{digest[:16]}"
+        return f"{ARXIV_PREFIX}{arxiv_id}"
+    if source:
+        return source_paper_id(*source)
+    return f"p:{content_key(title, abstract)}"
+
+
+def checked_url(raw: str) -> str | None:
+    """Return `raw` (trimmed) when it is an http(s) link with a host, else None.
+
+    `javascript:`, `data:`, `file:` and other schemes, and links with spaces or control
+    characters inside, are never stored: the page and the API hand stored links to browsers.
+    """
+    text = raw.strip()
+    if not text or _UNSAFE_IN_URL.search(text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    return text if parts.scheme.lower() in SAFE_URL_SCHEMES and parts.hostname else None
+
+
+def untitled_display_title(abstract: str) -> str:
+    """What an untitled paper shows as its title: its abstract's first words."""
+    words = abstract.split()
+    return UNTITLED + " ".join(words[:10]) + (" ..." if len(words) > 10 else "")
 
 
 def year_from_date(date_text: str | None) -> int | None:
@@ -47,7 +171,8 @@ class Paper:
     """One paper, normalised from any input format.
 
     Attributes:
-        paper_id: Stable id (`arxiv:<id>` or `p:<hash>`); the key for dedupe and citations.
+        paper_id: Stable id (`arxiv:<id>`, `src:<hash>` or `p:<hash>`); the key for dedupe,
+            updates and citations.
         title: Title, "" when the source gives none (layout 1 of the sample corpus).
         abstract: Abstract text, whitespace-normalised.
         source_file: Path of the file it came from, as given on the command line.
@@ -94,12 +219,14 @@ class Paper:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
     @property
+    def content_key(self) -> str:
+        """Identity of the content (normalised title and abstract), whatever the id."""
+        return content_key(self.title, self.abstract)
+
+    @property
     def display_title(self) -> str:
         """Title to show: the real one, or the abstract's first words for untitled papers."""
-        if self.title:
-            return self.title
-        words = self.abstract.split()
-        return "Untitled: " + " ".join(words[:10]) + (" ..." if len(words) > 10 else "")
+        return self.title or untitled_display_title(self.abstract)
 
     @property
     def where(self) -> str:
@@ -119,6 +246,18 @@ class Rejection:
         return f"{self.source_file}:{self.source_line}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class RecordWarning:
+    """Something dropped from a record that was still stored (e.g. an unsafe link)."""
+
+    source_file: str
+    source_line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source_file}:{self.source_line}: warning: {self.message}"
+
+
 def make_paper(
     *,
     title: str,
@@ -127,9 +266,21 @@ def make_paper(
     source_line: int,
     max_abstract_chars: int,
     arxiv_id: str | None = None,
+    source_id: str | None = None,
     **extra: object,
 ) -> Paper | Rejection:
-    """Validate and normalise one record; return a `Paper` or the `Rejection` saying why not."""
+    """Validate and normalise one record; return a `Paper` or the `Rejection` saying why not.
+
+    Args:
+        title: Title as read ("" when the source has none).
+        abstract: Abstract as read.
+        source_file: The file, as given on the command line.
+        source_line: 1-based line where the record starts.
+        max_abstract_chars: Longer abstracts are rejected.
+        arxiv_id: Canonical arXiv id (`parse_arxiv_id(...).id`) when the record has one.
+        source_id: The record's own id when it is not an arXiv one (namespaced by file).
+        **extra: Other `Paper` fields (authors, year, url, ...).
+    """
     title_n = normalise_text(title)
     abstract_n = normalise_text(abstract)
     if not abstract_n:
@@ -142,7 +293,12 @@ def make_paper(
             f"{max_abstract_chars:,} (PAPERCHAT_MAX_ABSTRACT_CHARS); is this really an abstract?",
         )
     return Paper(
-        paper_id=stable_paper_id(title_n, abstract_n, arxiv_id),
+        paper_id=stable_paper_id(
+            title_n,
+            abstract_n,
+            arxiv_id,
+            (source_file, source_id) if source_id and source_id.strip() else None,
+        ),
         title=title_n,
         abstract=abstract_n,
         source_file=source_file,

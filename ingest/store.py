@@ -1,9 +1,27 @@
 """The paper store: the only module that talks to Chroma.
 
-One collection (`settings.collection`, cosine space) holds one row per chunk: id
-`paper_id#i`, the chunk text as document, an explicit embedding, and metadata (see
-`docs/CONTRACTS.md`). The collection's own metadata records the embedding model that built
-it; opening it with another model raises `EmbeddingModelMismatch`.
+Layout, for `settings.collection` = "papers" (docs/ingest.md says why):
+
+* Data collections (cosine space) hold one row per chunk: id `paper_id#i@version`, the chunk
+  text as document, an explicit embedding, and metadata (see `docs/CONTRACTS.md`). `version`
+  hashes the paper's `content_hash` and chunking, so the old and the new version of an updated
+  paper coexist until the old one is deleted. Each collection's metadata records the embedding
+  model that built it (opening it with another raises `EmbeddingModelMismatch`) and the id
+  scheme (`SCHEMA`; stores without it are scheme 1, see `ingest.migrate`).
+* `papers-live` has no rows; its metadata names the live data collection and a generation
+  counter that every write operation (an ingest, a remove, a swap) bumps when it ends
+  (`publish`). Without it the live collection is `papers`: a store's first collection, and
+  the only one of every store written before the pointer existed.
+* `papers-<UTC time>` are data collections built aside by a rebuild or a migration and swapped
+  in by rewriting the pointer, one atomic metadata write: a reader sees the old collection or
+  the new one, and a kill at any point leaves one of them live. Collections a kill left behind
+  are deleted by the next writer (`collect_garbage`).
+
+Writers hold `ingest.lock.writer_lock` and call `reload()` first. A process that serves
+questions calls `sync()` once per question: a cheap read of the pointer; when another process
+wrote, it reopens its client (the embedded client caches the vector index per process, so
+without a reopen it would not see new chunks) and reports a new `generation` token, on which
+`rag` rebuilds its keyword index.
 
 Dense search is Chroma's approximate HNSW index. With its default `ef_search` of 100, a store
 of the 1,101 sample chunks, rebuilt 8 times (the graph depends on insert threading), missed a
@@ -14,13 +32,21 @@ are raised to it when opened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import datetime as dt
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
+from ingest.faults import crash_point
+from ingest.lock import lock_path, reader_window
+from ingest.rows import SCHEMA, ChunkRow, StoredPaper, StoredVersion, paper_of_row
 from paperchat.errors import EmbeddingModelMismatch, StoreError
 from paperchat.settings import Settings
 
@@ -29,57 +55,36 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 EMBEDDER_KEY = "paperchat:embedder"
+SCHEMA_KEY = "paperchat:schema"
+OWNER_KEY = "paperchat:owner"
+LIVE_KEY = "paperchat:live"
+GENERATION_KEY = "paperchat:generation"
+POINTER_SUFFIX = "-live"
 HNSW_EF = 200  # ef_search and ef_construction: candidate list size of the HNSW graph
 _PAGE = 5_000  # rows per `get` page when reading the whole collection
+_STAMP = r"\d{8}T\d{12}"
 
+T = TypeVar("T")
 
-@dataclass(frozen=True)
-class ChunkRow:
-    """One stored chunk as read back.
-
-    Attributes:
-        chunk_id: `paper_id#index`.
-        text: The chunk text (without the title).
-        metadata: The chunk's metadata (`paper_id`, `title`, `year`, `chunk_index`, ...).
-        similarity: 1 - cosine distance to the query; 0.0 when not from a query.
-    """
-
-    chunk_id: str
-    text: str
-    metadata: dict[str, Any]
-    similarity: float = 0.0
-
-
-@dataclass
-class StoredPaper:
-    """What the store holds for one paper: enough to tell complete from half-written.
-
-    Attributes:
-        content_hashes: Distinct `content_hash` values over its chunks (one when consistent).
-        chunking: Distinct chunking signatures over its chunks.
-        n_chunks: Distinct `n_chunks` values over its chunks.
-        indexes: The `chunk_index` values present.
-    """
-
-    content_hashes: set[str] = field(default_factory=set)
-    chunking: set[str] = field(default_factory=set)
-    n_chunks: set[int] = field(default_factory=set)
-    indexes: set[int] = field(default_factory=set)
-
-    def is_complete(self, content_hash: str, chunking: str) -> bool:
-        """True when every chunk agrees on `content_hash`, chunking and all are present."""
-        return (
-            self.content_hashes == {content_hash}
-            and self.chunking == {chunking}
-            and len(self.n_chunks) == 1
-            and self.indexes == set(range(next(iter(self.n_chunks))))
-        )
+__all__ = ["SCHEMA", "ChromaStore", "ChunkRow", "StoredPaper", "StoredVersion"]
 
 
 class ChromaStore:
-    """A Chroma collection of paper chunks, embedded by one model.
+    """The live data collection of one store (or, pinned, one collection being built).
 
     Build with `ChromaStore.from_settings`; the constructor takes an open client.
+
+    Args:
+        client: An open Chroma client.
+        name: The store's base collection name (`settings.collection`).
+        location: Where the store lives, for messages (path or URL).
+        embedder_id: The model that will read or write vectors; None to open whatever model
+            built the store (for `stats`).
+        create: Create the first collection when the store is missing; else raise.
+        reconnect: Returns a fresh client (embedded stores, whose client caches the vector
+            index per process); None for a Chroma server.
+        lock_file: The data dir's writer lock, so `sync()` reloads only while no writer writes.
+        pinned: Bind to this collection (created if missing) instead of following the pointer.
     """
 
     def __init__(
@@ -90,11 +95,21 @@ class ChromaStore:
         embedder_id: str | None,
         *,
         create: bool = True,
+        reconnect: Callable[[], ClientAPI] | None = None,
+        lock_file: Path | None = None,
+        pinned: str | None = None,
     ) -> None:
         self._client = client
-        self._name = name
+        self._base = name
         self.location = location
-        self._collection = self._open(embedder_id, create=create)
+        self._embedder = embedder_id
+        self._reconnect = reconnect
+        self._lock_file = lock_file
+        self._pinned = pinned is not None
+        self._dirty = False  # written since the last `publish()`
+        self._mutex = threading.RLock()
+        self._live, self._generation = (pinned, 0) if pinned else self._read_pointer()
+        self._collection = self._open(self._live, create=create or self._pinned)
 
     @classmethod
     def from_settings(
@@ -113,59 +128,28 @@ class ChromaStore:
             StoreError: The server is unreachable, or the store is missing and not `create`.
         """
         client, location = _client(settings)
-        return cls(client, settings.collection, location, embedder_id, create=create)
-
-    # -- opening -------------------------------------------------------------------------------
-
-    def _open(self, embedder_id: str | None, *, create: bool) -> Collection:
-        existing = self._existing()
-        if existing is None:
-            if not create:
-                raise StoreError(
-                    f"No paper store at {self.location} (collection {self._name!r}); "
-                    "build it first: paperchat ingest data/sample"
-                )
-            return self._create(embedder_id)
-        stored = (existing.metadata or {}).get(EMBEDDER_KEY)
-        if embedder_id is None or stored == embedder_id:
-            return _with_search_ef(existing)
-        if existing.count() == 0:  # nothing to mix with: adopt (and record) the new model
-            self._client.delete_collection(self._name)
-            return self._create(embedder_id)
-        if stored is not None:
-            raise EmbeddingModelMismatch(
-                f"The store at {self.location} was built with the embedding model {stored!r}, "
-                f"but {embedder_id!r} is configured. Vectors from two models cannot be mixed: "
-                "re-embed everything with `paperchat ingest --rebuild PATH...`, or set "
-                "PAPERCHAT_EMBED back to the model that built the store."
-            )
-        return _with_search_ef(existing)
-
-    def _existing(self) -> Collection | None:
-        from chromadb.errors import NotFoundError
-
-        try:
-            return self._client.get_collection(self._name)
-        except NotFoundError:
-            return None
-
-    def _create(self, embedder_id: str | None) -> Collection:
-        metadata: dict[str, Any] = {
-            "hnsw:space": "cosine",
-            "hnsw:construction_ef": HNSW_EF,
-            "hnsw:search_ef": HNSW_EF,
-        }
-        if embedder_id is not None:
-            metadata[EMBEDDER_KEY] = embedder_id
-        return self._client.get_or_create_collection(
-            self._name, metadata=metadata, embedding_function=None
+        reconnect = None if settings.chroma_url else (lambda: _client(settings, fresh=True)[0])
+        return cls(
+            client,
+            settings.collection,
+            location,
+            embedder_id,
+            create=create,
+            reconnect=reconnect,
+            lock_file=lock_path(settings),
         )
 
-    def reset(self, embedder_id: str) -> None:
-        """Delete every chunk and start an empty collection for `embedder_id`."""
-        if self._existing() is not None:
-            self._client.delete_collection(self._name)
-        self._collection = self._create(embedder_id)
+    # -- opening and following the live collection ---------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The data collection this object reads and writes."""
+        return self._live
+
+    @property
+    def generation(self) -> str:
+        """Token of the state this object serves; changes with every write to the store."""
+        return f"{self._live}:{self._generation}"
 
     @property
     def embedder_id(self) -> str | None:
@@ -173,7 +157,200 @@ class ChromaStore:
         value = (self._collection.metadata or {}).get(EMBEDDER_KEY)
         return str(value) if value is not None else None
 
-    # -- reading (used by rag/) -------------------------------------------------------------
+    @property
+    def schema(self) -> int:
+        """Id scheme of the rows (1 for collections written before schemes were recorded)."""
+        return int((self._collection.metadata or {}).get(SCHEMA_KEY, 1))
+
+    def sync(self) -> str:
+        """Follow writes made by other processes; return the generation now served.
+
+        Reads the pointer (one small metadata read). When it moved, reopens the client and
+        the live collection, but only while no writer holds the data dir's lock: during a
+        write the last complete state keeps being served, and the next call tries again.
+        """
+        if not self._pinned:
+            live, generation = self._read_pointer()
+            if (live, generation) != (self._live, self._generation):
+                with reader_window(self._lock_file) as free:
+                    if free:
+                        self._rebind(live, generation)
+        return self.generation
+
+    def reload(self) -> None:
+        """Follow other processes' writes now; for a writer that holds the lock."""
+        if not self._pinned:
+            live, generation = self._read_pointer()
+            if (live, generation) != (self._live, self._generation):
+                self._rebind(live, generation)
+
+    def check_model(self, embedder_id: str) -> None:
+        """Raise `EmbeddingModelMismatch` unless chunks of `embedder_id` may be added here."""
+        stored = self.embedder_id
+        if stored is not None and stored != embedder_id and self.count_chunks() > 0:
+            raise EmbeddingModelMismatch(_mismatch(self.location, stored, embedder_id))
+
+    def _open(self, name: str, *, create: bool) -> Collection:
+        existing = self._get(name)
+        if existing is None:
+            if not create:
+                raise StoreError(
+                    f"No paper store at {self.location} (collection {name!r}); "
+                    "build it first: paperchat ingest data/sample"
+                )
+            return self._create(name, self._embedder)
+        stored = (existing.metadata or {}).get(EMBEDDER_KEY)
+        if self._embedder and stored and stored != self._embedder and existing.count() > 0:
+            raise EmbeddingModelMismatch(_mismatch(self.location, str(stored), self._embedder))
+        return _with_search_ef(existing)
+
+    def _rebind(self, live: str, generation: int) -> None:
+        with self._mutex:
+            if self._reconnect is not None:
+                self._client = self._reconnect()
+            collection = self._open(live, create=False)
+            _warm(collection)
+            self._collection, self._live, self._generation = collection, live, generation
+
+    def _get(self, name: str) -> Collection | None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            return self._client.get_collection(name)
+        except NotFoundError:
+            return None
+
+    def _create(self, name: str, embedder_id: str | None) -> Collection:
+        metadata: dict[str, Any] = {
+            "hnsw:space": "cosine",
+            "hnsw:construction_ef": HNSW_EF,
+            "hnsw:search_ef": HNSW_EF,
+            SCHEMA_KEY: SCHEMA,
+            OWNER_KEY: f"{socket.gethostname()}:{os.getpid()}",
+        }
+        if embedder_id is not None:
+            metadata[EMBEDDER_KEY] = embedder_id
+        return self._client.get_or_create_collection(
+            name, metadata=metadata, embedding_function=None
+        )
+
+    def _read_pointer(self) -> tuple[str, int]:
+        pointer = self._get(self._base + POINTER_SUFFIX)
+        meta = (pointer.metadata or {}) if pointer is not None else {}
+        return str(meta.get(LIVE_KEY, self._base)), int(meta.get(GENERATION_KEY, 0))
+
+    def _write_pointer(self, live: str, generation: int) -> None:
+        meta: dict[str, Any] = {LIVE_KEY: live, GENERATION_KEY: generation}
+        pointer = self._client.get_or_create_collection(
+            self._base + POINTER_SUFFIX, metadata=meta, embedding_function=None
+        )
+        pointer.modify(metadata=meta)  # one atomic write: the whole swap
+
+    def publish(self) -> None:
+        """Count the writes made since the last publish in the pointer's generation.
+
+        Other processes' `sync()` notices the store changed only then: writers publish once
+        per operation (an ingest, a remove), not per batch, since a pointer write costs a
+        synced SQLite commit and readers wait for the writer's lock anyway.
+        """
+        if self._dirty and not self._pinned:
+            self._bump()
+        self._dirty = False
+
+    def _bump(self) -> None:
+        with self._mutex:
+            live, generation = self._read_pointer()
+            if live != self._live:
+                raise StoreError(
+                    f"The store at {self.location} was swapped to {live!r} by another writer "
+                    "while this one wrote; run the command again."
+                )
+            self._write_pointer(live, generation + 1)
+            self._generation = generation + 1
+
+    # -- rebuilds and migrations: build aside, then swap ----------------------------------------
+
+    def new_version(self, embedder_id: str | None) -> ChromaStore:
+        """Create an empty collection beside the live one, to be `promote`d or `discard`ed."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        return ChromaStore(
+            self._client,
+            self._base,
+            self.location,
+            embedder_id,
+            lock_file=self._lock_file,
+            pinned=f"{self._base}-{stamp}",
+        )
+
+    def promote(self, staged: ChromaStore) -> None:
+        """Make `staged` the live collection (one pointer write), then delete the old one."""
+        if not staged._pinned:
+            raise ValueError("only a store made by new_version() can be promoted")
+        crash_point("before-swap")
+        with self._mutex:
+            old = self._live
+            _, generation = self._read_pointer()
+            self._write_pointer(staged.name, generation + 1)
+            crash_point("after-swap")
+            self._collection, self._live = staged._collection, staged.name
+            self._generation, self._embedder = generation + 1, staged._embedder
+        if old != staged.name:
+            self._delete_collection(old)
+
+    def discard(self) -> None:
+        """Delete this collection, made by `new_version()`, unless it became the live one."""
+        if not self._pinned:
+            raise ValueError("only a store made by new_version() can be discarded")
+        if self._read_pointer()[0] != self._live:
+            self._delete_collection(self._live)
+
+    def collect_garbage(self) -> list[str]:
+        """Delete data collections a killed rebuild or swap left behind; return their names.
+
+        Run by writers under the lock. With an embedded store every collection but the live
+        one is garbage; on a Chroma server, which other data dirs may share, only those older
+        than the live one, or built by a process of this host that has ended.
+        """
+        live, _ = self._read_pointer()
+        ours = re.compile(rf"{re.escape(self._base)}(-{_STAMP})?")
+        removed = []
+        for collection in self._client.list_collections():
+            name = collection.name
+            if name == live or not ours.fullmatch(name):
+                continue
+            if self._reconnect is None and not _abandoned(collection, live):
+                continue
+            self._delete_collection(name)
+            removed.append(name)
+        return removed
+
+    def copy_into(
+        self, staged: ChromaStore, transform: Callable[[ChunkRow], ChunkRow | None]
+    ) -> int:
+        """Copy every row with its vector into `staged`, through `transform` (None drops it)."""
+        copied = 0
+        include = ["metadatas", "documents", "embeddings"]
+        for page in self._pages(None, include):
+            kept = [(new, vector) for row, vector in page if (new := transform(row)) is not None]
+            if kept:
+                staged.upsert(
+                    ids=[row.chunk_id for row, _ in kept],
+                    embeddings=[vector for _, vector in kept],
+                    documents=[row.text for row, _ in kept],
+                    metadatas=[row.metadata for row, _ in kept],
+                )
+            copied += len(kept)
+        return copied
+
+    def _delete_collection(self, name: str) -> None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            self._client.delete_collection(name)
+        except NotFoundError:
+            pass
+
+    # -- reading (used by rag/) ---------------------------------------------------------------
 
     def query(
         self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None
@@ -181,11 +358,13 @@ class ChromaStore:
         """Return the `k` chunks nearest to `embedding`, best first, optionally filtered."""
         if k <= 0:
             return []
-        result = self._collection.query(
-            query_embeddings=np.asarray([embedding], dtype=np.float32),
-            n_results=k,
-            where=where or None,
-            include=["documents", "metadatas", "distances"],
+        result = self._read(
+            lambda c: c.query(
+                query_embeddings=np.asarray([embedding], dtype=np.float32),
+                n_results=k,
+                where=where or None,
+                include=["documents", "metadatas", "distances"],
+            )
         )
         ids = result["ids"][0]
         docs = (result["documents"] or [[]])[0]
@@ -198,38 +377,79 @@ class ChromaStore:
 
     def all_chunks(self, where: dict[str, Any] | None = None) -> list[ChunkRow]:
         """Return every chunk (text and metadata), optionally filtered; for keyword search."""
-        return list(self._iter_rows(where, with_documents=True))
+        return [row for page in self._pages(where, ["metadatas", "documents"]) for row, _ in page]
 
     def get_papers(self, paper_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Return the metadata of chunk 0 (which carries `abstract`) for each known paper id."""
-        if not paper_ids:
+        ids = list(dict.fromkeys(paper_ids))
+        if not ids:
             return {}
-        got = self._collection.get(
-            ids=[f"{pid}#0" for pid in dict.fromkeys(paper_ids)], include=["metadatas"]
-        )
-        metas = got["metadatas"] or []
-        return {str(m["paper_id"]): dict(m) for m in metas if m}
+        where: dict[str, Any] = {"$and": [{"paper_id": {"$in": ids}}, {"chunk_index": 0}]}
+        got = self._read(lambda c: c.get(where=where, include=["metadatas"]))
+        return {str(m["paper_id"]): dict(m) for m in got["metadatas"] or [] if m}
 
     def count_chunks(self) -> int:
         """Number of chunks stored."""
-        return self._collection.count()
+        return self._read(lambda c: c.count())
 
     def count_papers(self) -> int:
-        """Number of papers stored (papers whose chunk 0 is present)."""
-        return len(self._collection.get(where={"chunk_index": 0}, include=[])["ids"])
+        """Number of papers stored (papers with a chunk 0 present)."""
+        got = self._read(lambda c: c.get(where={"chunk_index": 0}, include=[]))
+        return len({paper_of_row(rid) for rid in got["ids"]})
 
-    # -- writing (used by the ingest pipeline) -----------------------------------------------
+    def _read(self, read: Callable[[Collection], T]) -> T:
+        """Run `read` on the live collection; if it was swapped out and deleted, follow it."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return read(self._collection)
+        except NotFoundError:
+            if self._pinned:
+                raise
+            self._rebind(*self._read_pointer())
+            return read(self._collection)
+
+    def _pages(
+        self, where: dict[str, Any] | None, include: list[Any]
+    ) -> Iterator[list[tuple[ChunkRow, Any]]]:
+        """Every row (with its vector when `include` has embeddings), a page at a time."""
+        offset = 0
+
+        def get_page(collection: Collection) -> Any:
+            return collection.get(where=where or None, limit=_PAGE, offset=offset, include=include)
+
+        while True:
+            page = self._read(get_page)
+            ids = page["ids"]
+            docs = page["documents"] or [""] * len(ids)
+            metas = page["metadatas"] or [{}] * len(ids)
+            vectors = page.get("embeddings")
+            vectors = [None] * len(ids) if vectors is None else list(vectors)
+            yield [
+                (ChunkRow(cid, doc or "", dict(meta or {})), vector)
+                for cid, doc, meta, vector in zip(ids, docs, metas, vectors, strict=True)
+            ]
+            if len(ids) < _PAGE:
+                return
+            offset += _PAGE
+
+    # -- writing (used by the ingest pipeline, under the writer lock) -------------------------
 
     def stored_papers(self) -> dict[str, StoredPaper]:
-        """Summarise every stored paper's chunks, to tell unchanged, changed and partial apart."""
+        """Summarise every stored paper's versions, to tell unchanged, changed and partial apart."""
         papers: dict[str, StoredPaper] = {}
-        for row in self._iter_rows(None, with_documents=False):
-            meta = row.metadata
-            state = papers.setdefault(str(meta.get("paper_id")), StoredPaper())
-            state.content_hashes.add(str(meta.get("content_hash")))
-            state.chunking.add(str(meta.get("chunking")))
-            state.n_chunks.add(int(meta.get("n_chunks", -1)))
-            state.indexes.add(int(meta.get("chunk_index", -1)))
+        for page in self._pages(None, ["metadatas"]):
+            for row, _ in page:
+                meta = row.metadata
+                paper = papers.setdefault(str(meta.get("paper_id")), StoredPaper())
+                if meta.get("content_key"):
+                    paper.content_key = str(meta["content_key"])
+                version = paper.versions.setdefault(str(meta.get("version", "")), StoredVersion())
+                version.content_hashes.add(str(meta.get("content_hash")))
+                version.chunking.add(str(meta.get("chunking")))
+                version.n_chunks.add(int(meta.get("n_chunks", -1)))
+                version.indexes.add(int(meta.get("chunk_index", -1)))
+                version.row_ids.append(row.chunk_id)
         return papers
 
     def upsert(
@@ -239,7 +459,7 @@ class ChromaStore:
         documents: Sequence[str],
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
-        """Insert or overwrite chunks, in batches Chroma accepts."""
+        """Insert or overwrite chunks, in batches Chroma accepts (then `publish()`)."""
         size = self._client.get_max_batch_size()
         for start in range(0, len(ids), size):
             end = start + size
@@ -249,6 +469,15 @@ class ChromaStore:
                 documents=list(documents[start:end]),
                 metadatas=list(metadatas[start:end]),
             )
+            crash_point("store-upsert")
+        self._dirty = self._dirty or bool(ids)
+
+    def delete_rows(self, row_ids: Sequence[str]) -> None:
+        """Delete rows by id, e.g. the replaced version of an updated paper (then `publish()`)."""
+        size = self._client.get_max_batch_size()
+        for start in range(0, len(row_ids), size):
+            self._collection.delete(ids=list(row_ids[start : start + size]))
+        self._dirty = self._dirty or bool(row_ids)
 
     def delete_papers(self, paper_ids: Sequence[str]) -> dict[str, int]:
         """Delete every chunk of the given papers; return chunks deleted per paper found."""
@@ -264,29 +493,54 @@ class ChromaStore:
             chunk_ids = found["ids"]
             for id_start in range(0, len(chunk_ids), size):
                 self._collection.delete(ids=chunk_ids[id_start : id_start + size])
+        self._dirty = self._dirty or bool(deleted)
+        self.publish()
         return {pid: deleted[pid] for pid in ids if pid in deleted}
 
-    def _iter_rows(
-        self, where: dict[str, Any] | None, *, with_documents: bool
-    ) -> Iterator[ChunkRow]:
-        include: list[Any] = ["metadatas", "documents"] if with_documents else ["metadatas"]
-        offset = 0
-        while True:
-            page = self._collection.get(
-                where=where or None, limit=_PAGE, offset=offset, include=include
-            )
-            ids = page["ids"]
-            docs = page["documents"] or [""] * len(ids)
-            metas = page["metadatas"] or [{}] * len(ids)
-            for cid, doc, meta in zip(ids, docs, metas, strict=True):
-                yield ChunkRow(cid, doc or "", dict(meta or {}))
-            if len(ids) < _PAGE:
-                return
-            offset += _PAGE
+
+def _mismatch(location: str, stored: str, configured: str) -> str:
+    return (
+        f"The store at {location} was built with the embedding model {stored!r}, "
+        f"but {configured!r} is configured. Vectors from two models cannot be mixed: "
+        "re-embed everything with `paperchat ingest --rebuild PATH...` (the current store "
+        "stays until the new one holds papers), or set PAPERCHAT_EMBED back to the model "
+        "that built the store."
+    )
 
 
-def _client(settings: Settings) -> tuple[ClientAPI, str]:
-    """Open the Chroma client the settings select; return it with a printable location."""
+def _abandoned(collection: Collection, live: str) -> bool:
+    """On a shared server: older than the live collection, or its builder here has ended."""
+    if collection.name < live:  # names carry their UTC build time; the base name sorts first
+        return True
+    host, _, pid = str((collection.metadata or {}).get(OWNER_KEY, "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return int(pid) == os.getpid()
+
+
+def _warm(collection: Collection) -> None:
+    """Load the collection's vector index now (inside the reader's quiet window)."""
+    got = collection.get(limit=1, include=["embeddings"])
+    vectors = got.get("embeddings")
+    if vectors is not None and len(vectors):
+        collection.query(
+            query_embeddings=np.asarray(vectors[:1], dtype=np.float32), n_results=1, include=[]
+        )
+
+
+def _client(settings: Settings, *, fresh: bool = False) -> tuple[ClientAPI, str]:
+    """Open the Chroma client the settings select; return it with a printable location.
+
+    With `fresh`, an embedded client is opened anew instead of reusing this process's cached
+    one, so it reads what other processes wrote (Chroma's cache is per process, for all paths;
+    clients opened before keep working on their own snapshot).
+    """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -313,6 +567,8 @@ def _client(settings: Settings) -> tuple[ClientAPI, str]:
         return client, settings.chroma_url
     path = settings.chroma_path
     path.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        chromadb.api.client.Client.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings), str(path)
 
 

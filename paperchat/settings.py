@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMBackend = Literal["local", "tiny", "openai", "extractive"]
@@ -187,13 +187,51 @@ class Settings(BaseSettings):
     ui_port: int = Field(default=7860, ge=1, le=65535, description="Port the web app binds.")
     ui_auth: str | None = Field(
         default=None,
-        description="user:password for the web page; required to bind a non-local address.",
+        description="user:password for the web server: the page's sign-in, HTTP Basic, or "
+        "gradio_client auth=. When it or API_TOKEN is set, every route needs one of them.",
     )
     api_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for /v1/* when bound to a non-local address.",
+        description="Token for the web server: 'Authorization: Bearer <token>' (the openai "
+        "client's api_key), or the password at the page's sign-in. Set it or UI_AUTH to bind a "
+        "non-local address.",
+    )
+    allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated host names the web server answers to, besides 127.0.0.1, "
+        "localhost and ::1 (which a local bind always allows). Unset on a non-local bind: any.",
     )
     max_upload_mb: int = Field(default=20, ge=1, description="Largest file the page accepts.")
+    max_upload_records: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most records one uploaded file may hold; a larger file is refused whole.",
+    )
+    max_request_kb: int = Field(
+        default=1024,
+        ge=16,
+        description="Largest request body the web server reads (uploads: MAX_UPLOAD_MB).",
+    )
+    max_question_chars: int = Field(
+        default=2000, ge=10, description="Longest question accepted, in characters."
+    )
+    max_messages: int = Field(
+        default=50, ge=1, description="Most messages one chat request (or page chat) may carry."
+    )
+    max_k: int = Field(
+        default=50, ge=1, le=200, description="Largest number of papers one question may ask for."
+    )
+
+    @model_validator(mode="after")
+    def _top_k_within_max_k(self) -> Settings:
+        if self.top_k > self.max_k:
+            raise ValueError(f"top_k ({self.top_k}) must not exceed max_k ({self.max_k})")
+        return self
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        """`allowed_hosts` split into lower-case names."""
+        return [h.strip().lower() for h in (self.allowed_hosts or "").split(",") if h.strip()]
 
     @property
     def chroma_path(self) -> Path:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from paperchat.errors import LLMUnavailable, PaperchatError
+from paperchat.limits import check_question
 from rag.answering.backends import backends
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def ask(
         if question == "-":
             _batch(assistant, sys.stdin, k=k, year_from=year_from, year_to=year_to)
             return
+        question = check_question(question, assistant.settings)
         response = assistant.stream(question, k=k, year_from=year_from, year_to=year_to)
         if as_json:
             typer.echo(response.answer.model_dump_json(indent=2))
@@ -108,6 +110,7 @@ def _batch(assistant: Assistant, lines: TextIO, **options: int | None) -> None:
         if not question:
             continue
         try:
+            question = check_question(question, assistant.settings)
             answer = assistant.ask(question, **options)  # type: ignore[arg-type]
         except PaperchatError as err:
             typer.echo(json.dumps({"question": question, "error": _message(err)}))
@@ -142,6 +145,7 @@ def chat(
                 typer.echo("(new conversation)")
                 continue
             try:
+                line = check_question(line, assistant.settings)
                 _render(session.stream(line), live=sys.stdout.isatty())
             except PaperchatError as err:
                 typer.echo(f"error: {_message(err)}", err=True)

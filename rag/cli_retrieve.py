@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
+from paperchat.limits import check_question
+
 if TYPE_CHECKING:
     from paperchat.settings import Settings
     from rag.retrieval import HybridRetriever, Mode
@@ -54,9 +56,12 @@ def retrieve(
             f"--year-from {year_from} is after --year-to {year_to}", param_hint="--year-from"
         )
     try:
-        retriever = open_retriever(_settings(), cast("Mode", mode))
+        settings = _settings()
+        if question != "-":
+            question = check_question(question, settings)
+        retriever = open_retriever(settings, cast("Mode", mode))
         if question == "-":
-            _answer_stream(retriever, k, year_from, year_to)
+            _answer_stream(retriever, settings, k, year_from, year_to)
             return
         hits = retriever.retrieve(question, k=k, year_from=year_from, year_to=year_to)
     except PaperchatError as err:
@@ -96,10 +101,14 @@ def open_retriever(settings: Settings, mode: Mode) -> HybridRetriever:
 
 
 def _answer_stream(
-    retriever: HybridRetriever, k: int, year_from: int | None, year_to: int | None
+    retriever: HybridRetriever,
+    settings: Settings,
+    k: int,
+    year_from: int | None,
+    year_to: int | None,
 ) -> None:
     for line in sys.stdin:
-        question = line.strip()
+        question = check_question(line, settings)
         if not question:
             continue
         hits = retriever.retrieve(question, k=k, year_from=year_from, year_to=year_to)

@@ -66,9 +66,12 @@ class Evidence:
 
 
 def header(number: int, hit: Hit) -> str:
-    """The line that introduces source `number` in the prompt: `[n] Title (year)`."""
+    """The line that introduces source `number` in the prompt: `[n] Title (year)`.
+
+    The title is cleaned like an abstract (`clean_abstract`), so it cannot close the data block.
+    """
     year = f" ({hit.year})" if hit.year else ""
-    return f"[{number}] {hit.title}{year}"
+    return f"[{number}] {clean_abstract(hit.title)}{year}"
 
 
 def score_sentences(question: str, hits: Sequence[Hit]) -> list[list[Sentence]]:

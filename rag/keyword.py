@@ -100,30 +100,30 @@ class KeywordIndex:
 
 
 class KeywordCache:
-    """The BM25 index of one store: built on first use, rebuilt when the chunk count changes.
+    """The BM25 index of one store: built on first use, rebuilt when the store changes.
 
-    Shared by the retrievers of every mode over one store; thread-safe.
+    A change is a new generation token (`StoreLike.sync()`, bumped by every write operation,
+    from any process). Shared by the retrievers of every mode over one store; thread-safe.
     """
 
     def __init__(self, store: StoreLike) -> None:
         self._store = store
         self._lock = threading.Lock()
         self._index: KeywordIndex | None = None
-        self._indexed_chunks = -1
+        self._generation: str | None = None
 
-    def get(self) -> KeywordIndex | None:
-        """The current index (None for an empty store)."""
+    def get(self, generation: str) -> KeywordIndex | None:
+        """The index of the store at `generation` (None for an empty store)."""
         with self._lock:
-            count = self._store.count_chunks()
-            if count != self._indexed_chunks:
-                self._index = KeywordIndex.build(self._store.all_chunks()) if count else None
-                self._indexed_chunks = count
+            if generation != self._generation:
+                self._index = KeywordIndex.build(self._store.all_chunks())
+                self._generation = generation
             return self._index
 
     def clear(self) -> None:
         """Forget the index; the next `get()` rebuilds it."""
         with self._lock:
-            self._index, self._indexed_chunks = None, -1
+            self._index, self._generation = None, None
 
 
 class _FoldedRetriever(BaseRetriever):

@@ -39,6 +39,7 @@ from llama_index.llms.openai_like import OpenAILike
 from pydantic import PrivateAttr
 
 from paperchat.errors import ConfigError
+from paperchat.redact import display_url
 from paperchat.settings import Settings
 from rag.llm_faults import RetryPolicy, call_with_faults, stream_with_faults
 from rag.llm_server import LocalLLMServer
@@ -203,10 +204,11 @@ def _remote_handle(settings: Settings, policy: RetryPolicy) -> LLMHandle:
         parsed = urlparse(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(
-                f"PAPERCHAT_LLM_BASE_URL={settings.llm_base_url!r} is not an http(s) URL. Set it "
-                "to the server's OpenAI-compatible base, e.g. http://127.0.0.1:11434/v1."
+                f"PAPERCHAT_LLM_BASE_URL={display_url(settings.llm_base_url)!r} is not an http(s) "
+                "URL. Set it to the server's OpenAI-compatible base, e.g. "
+                "http://127.0.0.1:11434/v1."
             )
-        where = f"the OpenAI-compatible server at {base_url}"
+        where = f"the OpenAI-compatible server at {display_url(base_url)}"
         key = key or _NO_KEY
     else:
         if not key.strip():

@@ -25,6 +25,7 @@ import httpx
 import openai
 
 from paperchat.errors import ContextOverflow, LLMUnavailable
+from paperchat.redact import redact
 
 T = TypeVar("T")
 
@@ -125,7 +126,13 @@ def stream_with_faults(
 def translate_error(
     exc: BaseException, *, where: str, attempts: int = 1, midstream: bool = False
 ) -> LLMUnavailable:
-    """The paperchat error (with a human message) for an `openai`/`httpx` failure."""
+    """The paperchat error (with a human message) for an `openai`/`httpx` failure.
+
+    Every part is passed through `paperchat.redact.redact` (a URL password in `where` or in a
+    transport error never reaches a message). What the server itself said goes into the
+    error's `detail`, which the CLI prints and web and API clients are not shown.
+    """
+    where = redact(where)
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
     if midstream:
         return LLMUnavailable(
@@ -145,29 +152,27 @@ def translate_error(
 
 
 def _status_error(exc: openai.APIStatusError, where: str, tries: str) -> LLMUnavailable:
-    code, detail = exc.status_code, _server_message(exc)
+    code, detail = exc.status_code, redact(_server_message(exc))
     overflow = _context_overflow(exc, where)
     if overflow is not None:
         return overflow
     if code == 429:
-        return LLMUnavailable(
-            f"{_cap(where)} is rate-limiting requests (HTTP 429{tries}): {detail}. Wait a "
-            f"minute, or check the account's quota. {FALLBACK_HINT}"
+        message = (
+            f"{_cap(where)} is rate-limiting requests (HTTP 429{tries}). Wait a minute, or "
+            f"check the account's quota. {FALLBACK_HINT}"
         )
-    if code >= 500:
-        return LLMUnavailable(
-            f"{_cap(where)} had an internal error (HTTP {code}{tries}): {detail}. {FALLBACK_HINT}"
+    elif code >= 500:
+        message = f"{_cap(where)} had an internal error (HTTP {code}{tries}). {FALLBACK_HINT}"
+    elif code in (401, 403):
+        message = f"{_cap(where)} refused the API key (HTTP {code}). Check OPENAI_API_KEY."
+    elif code == 404:
+        message = (
+            f"{_cap(where)} does not know the requested model or path (HTTP 404). Check "
+            "PAPERCHAT_LLM_MODEL and PAPERCHAT_LLM_BASE_URL (it usually ends in /v1)."
         )
-    if code in (401, 403):
-        return LLMUnavailable(
-            f"{_cap(where)} refused the API key (HTTP {code}): {detail}. Check OPENAI_API_KEY."
-        )
-    if code == 404:
-        return LLMUnavailable(
-            f"{_cap(where)} does not know the requested model or path (HTTP 404): {detail}. "
-            "Check PAPERCHAT_LLM_MODEL and PAPERCHAT_LLM_BASE_URL (it usually ends in /v1)."
-        )
-    return LLMUnavailable(f"{_cap(where)} rejected the request (HTTP {code}): {detail}.")
+    else:
+        message = f"{_cap(where)} rejected the request (HTTP {code})."
+    return LLMUnavailable(message, detail=detail)
 
 
 def _context_overflow(exc: openai.APIStatusError, where: str) -> ContextOverflow | None:
@@ -231,7 +236,7 @@ def _connection_refused(exc: openai.APIConnectionError) -> bool:
 def _short(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     text = str(cause or exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return redact(text.splitlines()[0][:300])
 
 
 def _cap(text: str) -> str:

@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -93,10 +94,7 @@ class LocalLLMServer:
             sys.executable, str(_WORKER), "--model", str(self.model_path), "--alias", self.alias,
             "--threads", str(self.threads), "--ctx", str(self.context),
         ]  # fmt: skip
-        # llama.cpp's OpenMP threads spin while they wait; on a small or shared CPU the spinning
-        # starves the threads doing the work (generation was ~20x slower on a busy 2-core box).
-        env = {**os.environ}
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        env = worker_env(os.environ)
         with log:
             self._process = subprocess.Popen(
                 command,
@@ -206,14 +204,16 @@ class LocalLLMServer:
         return LLMUnavailable(
             f"The local LLM server for {self.model_path.name} {what} within "
             f"{self.startup_timeout_s:g}s. The machine may be too busy or short of memory; "
-            f"see its log at {self.log_path}, or use PAPERCHAT_LLM=extractive."
+            "see its log, or use PAPERCHAT_LLM=extractive.",
+            detail=f"log at {self.log_path}",
         )
 
     def _failed(self) -> LLMUnavailable:
         code = self._process.returncode if self._process is not None else None
         return LLMUnavailable(
             f"The local LLM server for {self.model_path.name} exited while starting "
-            f"(exit code {code}). Last lines of its log ({self.log_path}):\n{self._log_tail()}"
+            f"(exit code {code}); see its log, or use PAPERCHAT_LLM=extractive.",
+            detail=f"last lines of its log ({self.log_path}):\n{self._log_tail()}",
         )
 
     def _log_tail(self, lines: int = 8) -> str:
@@ -224,6 +224,32 @@ class LocalLLMServer:
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+
+WORKER_ENV_NAMES = frozenset(
+    {"PATH", "HOME", "USER", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+     "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "SYSTEMROOT",
+     "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"}
+)  # fmt: skip
+"""Variables the worker keeps; with `LC_*`, `OMP_*`, `GGML_*` and `LLAMA_*` ones (see below)."""
+_WORKER_ENV_PREFIXES = ("LC_", "OMP_", "GGML_", "LLAMA_")
+
+
+def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment for the worker: what it needs to run, no keys or tokens.
+
+    The worker loads a model and serves it on 127.0.0.1; it has no use for OPENAI_API_KEY,
+    PAPERCHAT_* settings or any other credential, so none is passed on.
+    """
+    env = {
+        name: value
+        for name, value in environ.items()
+        if name in WORKER_ENV_NAMES or name.startswith(_WORKER_ENV_PREFIXES)
+    }
+    # llama.cpp's OpenMP threads spin while they wait; on a small or shared CPU the spinning
+    # starves the threads doing the work (generation was ~20x slower on a busy 2-core box).
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
 
 
 def _announced_address(line: str) -> str | None:

@@ -59,6 +59,10 @@ class StoreLike(Protocol):
         """Return the number of chunks stored."""
         ...
 
+    def sync(self) -> str:
+        """Follow writes made by other processes; return a token that changes with each write."""
+        ...
+
 
 _NODE_KEYS = ("paper_id", "title", "year", "chunk_index")
 

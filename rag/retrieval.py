@@ -142,8 +142,10 @@ class HybridRetriever:
         rrf_k: Reciprocal-rank constant: a paper at 0-based rank r in a list gets
             weight / (rrf_k + r) from it.
 
-    The BM25 index is built from `store.all_chunks()` on first use and rebuilt when the
-    store's chunk count changes (or after `refresh()`). Safe to share between threads.
+    Each question first calls `store.sync()`, which follows writes made by other processes
+    (a CLI ingest while the web page runs); the BM25 index is built from `store.all_chunks()`
+    on first use and rebuilt when the generation `sync()` returns changes (or after
+    `refresh()`). Safe to share between threads.
     """
 
     def __init__(
@@ -198,6 +200,7 @@ class HybridRetriever:
         """Return up to `k` papers for `question`, best first, optionally within a year range."""
         if k < 1 or not question.strip():
             return []
+        generation = self.store.sync()
         candidates = max(self.candidate_k, k)
         dense = DenseRetriever(
             self.store, self.embedder, candidates, year_where(year_from, year_to)
@@ -206,7 +209,7 @@ class HybridRetriever:
         if self.mode in ("hybrid", "dense"):
             retrievers.append(dense)
         if self.mode in ("hybrid", "bm25"):
-            index = self._keywords.get()
+            index = self._keywords.get(generation)
             if index is not None:
                 retrievers.append(index.retriever(candidates, year_from, year_to))
         if not retrievers:

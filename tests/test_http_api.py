@@ -11,7 +11,8 @@ import pytest
 
 from paperchat.settings import Settings
 from tests.fixtures.ui import ANSWER_TEXT, HITS, FakeBackends, start_server
-from ui.server import Access, BackgroundServer
+from ui.access import Access
+from ui.server import BackgroundServer
 from ui.services import Services
 
 
@@ -105,12 +106,11 @@ def test_unreachable_llm_is_a_503_that_points_to_the_extractive_model(
     assert caught.value.status_code == 503
 
 
-def test_healthz_reports_ready_with_corpus_counts(ui_server: BackgroundServer) -> None:
+def test_healthz_says_ready_and_nothing_else(ui_server: BackgroundServer) -> None:
     response = httpx.get(f"{ui_server.url}/healthz")
 
     assert response.status_code == 200
-    assert response.json()["status"] == "ready"
-    assert response.json()["papers"] == 445
+    assert response.json() == {"status": "ready"}
 
 
 def test_healthz_is_503_while_the_model_and_index_are_prepared(
@@ -128,14 +128,14 @@ def test_healthz_is_503_while_the_model_and_index_are_prepared(
         server.stop()
 
     assert response.status_code == 503
-    assert response.json()["status"] == "preparing"
+    assert response.json() == {"status": "not ready"}
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "not_ready"
 
 
 @pytest.fixture
 def token_server(fake_services: Services) -> Iterator[BackgroundServer]:
-    access = Access(page_auth=None, api_token="s3cret-token", api_token_required=True)
+    access = Access(page_auth=None, api_token="s3cret-token")
     server = start_server(fake_services, access)
     yield server
     server.stop()
@@ -156,20 +156,19 @@ def test_healthz_needs_no_token(token_server: BackgroundServer) -> None:
     assert httpx.get(f"{token_server.url}/healthz").status_code == 200
 
 
-def test_non_local_bind_without_configured_token_refuses_every_api_call(
+def test_page_password_opens_the_api_by_basic_auth_but_no_bearer_guess_does(
     fake_services: Services,
 ) -> None:
-    access = Access(page_auth=("ann", "pw"), api_token=None, api_token_required=True)
-    server = start_server(fake_services, access)
+    server = start_server(fake_services, Access(page_auth=("ann", "pw"), api_token=None))
     try:
-        response = httpx.get(
-            f"{server.url}/v1/models", headers={"Authorization": "Bearer anything"}
-        )
+        guessed = httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer anything"})
+        basic = httpx.get(f"{server.url}/v1/models", auth=("ann", "pw"))
     finally:
         server.stop()
 
-    assert response.status_code == 401
-    assert "PAPERCHAT_API_TOKEN" in response.json()["error"]["message"]
+    assert guessed.status_code == 401
+    assert "PAPERCHAT_API_TOKEN" in guessed.json()["error"]["message"]
+    assert basic.status_code == 200
 
 
 # -- Gradio's own API (named endpoints, for gradio_client) ---------------------------------------
@@ -228,3 +227,50 @@ def test_real_extractive_assistant_answers_an_openai_client_from_the_sample_corp
     assert message.content is not None
     assert "[1]" in message.content.split("References:")[0]
     assert f"[1] {citations[0]['title']}" in message.content
+
+
+# -- bounds and safe output ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"k": 10**6}, "PAPERCHAT_MAX_K"),
+        ({"messages": [{"role": "user", "content": "x" * 3000}]}, "PAPERCHAT_MAX_QUESTION_CHARS"),
+        ({"messages": [{"role": "user", "content": "q"}] * 60}, "PAPERCHAT_MAX_MESSAGES"),
+        ({"messages": "not a list"}, "invalid request: messages"),
+        ({"k": "many"}, "invalid request: k"),
+    ],
+)
+def test_requests_out_of_bounds_get_a_400_in_openai_shape(
+    ui_server: BackgroundServer, body: dict, words: str
+) -> None:
+    request = {"model": "paperchat", "messages": [{"role": "user", "content": "q"}], **body}
+
+    response = httpx.post(f"{ui_server.url}/v1/chat/completions", json=request)
+
+    assert response.status_code == 400
+    assert words in response.json()["error"]["message"]
+    known = {key: request.pop(key) for key in ("model", "messages")}
+    with pytest.raises(openai.BadRequestError):  # the openai client reads it as a 400 too
+        client_for(ui_server).chat.completions.create(**known, extra_body=request)
+
+
+def test_script_urls_never_reach_citations_or_references(fake_services: Services) -> None:
+    import tests.fixtures.ui as fixtures
+
+    planted = [HITS[0].model_copy(update={"url": "javascript:alert(1)"}), HITS[1]]
+    original = fixtures.HITS[:]
+    fixtures.HITS[:] = planted
+    server = start_server(fake_services)
+    try:
+        reply = client_for(server).chat.completions.create(
+            model="paperchat", messages=[{"role": "user", "content": "q"}]
+        )
+    finally:
+        fixtures.HITS[:] = original
+        server.stop()
+
+    message = reply.choices[0].message
+    assert "javascript:" not in (message.content or "")
+    assert [c["url"] for c in (message.model_extra or {})["citations"]] == [None, None]

@@ -164,7 +164,9 @@ def test_help_texts_show_examples(cli: Settings) -> None:
         result = run(command, "--help")
         assert result.exit_code == 0
         assert example in result.output
-    assert "--rebuild" in run("ingest", "--help").output
+    ingest_help = run("ingest", "--help").output
+    assert "--rebuild" in ingest_help and "--wait" in ingest_help
+    assert "--wait" in run("remove", "--help").output
 
 
 # -- remove and stats -------------------------------------------------------------------------
@@ -202,6 +204,7 @@ def test_stats_reports_papers_chunks_location_and_model(cli: Settings, tmp_path:
         "papers": 2,
         "chunks": 2,
         "embedding_model": "local:all-MiniLM-L6-v2",
+        "id_scheme": 2,
         "store": str(cli.chroma_path),
         "configured_embedding_model": "local:all-MiniLM-L6-v2",
     }

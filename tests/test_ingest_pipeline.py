@@ -39,7 +39,14 @@ def _store(settings: Settings) -> ChromaStore:
 
 
 def _ids(settings: Settings) -> list[str]:
-    return sorted(row.chunk_id for row in _store(settings).all_chunks())
+    """Stored chunks as `paper_id#index`, version dropped: a chunk stored twice shows twice."""
+    return sorted(row.chunk_id.split("@")[0] for row in _store(settings).all_chunks())
+
+
+def _row_id(settings: Settings, chunk: str) -> str:
+    """The full row id (`paper_id#index@version`) of the one stored version of `chunk`."""
+    [found] = [r.chunk_id for r in _store(settings).all_chunks() if r.chunk_id.startswith(chunk)]
+    return found
 
 
 def _row(pid: str, abstract: str, title: str = "T") -> dict[str, Any]:
@@ -108,7 +115,7 @@ def test_changed_abstract_replaces_that_papers_chunks_only(
 
     assert (report.added, report.updated, report.unchanged) == (0, 1, 1)
     assert _ids(settings) == ["arxiv:2401.00001#0", "arxiv:2401.00002#0"]
-    texts = {row.chunk_id: row.text for row in _store(settings).all_chunks()}
+    texts = {row.chunk_id.split("@")[0]: row.text for row in _store(settings).all_chunks()}
     assert texts["arxiv:2401.00001#0"] == "Now short. Entirely new words."
     paper = _store(settings).get_papers(["arxiv:2401.00001"])["arxiv:2401.00001"]
     assert paper["abstract"] == "Now short. Entirely new words."
@@ -132,7 +139,7 @@ def test_half_written_paper_is_detected_and_rewritten(
     ingest_fake([path], settings, fake_embedding)
     complete = _ids(settings)
     store = _store(settings)
-    store._collection.delete(ids=["arxiv:2401.00001#1"])  # as if killed mid-upsert
+    store._collection.delete(ids=[_row_id(settings, "arxiv:2401.00001#1@")])  # a lost chunk
 
     report = ingest_fake([path], settings, fake_embedding)
 
@@ -146,7 +153,7 @@ def test_chunks_from_two_versions_of_a_paper_are_rewritten(
     path = _jsonl(tmp_path / "p.jsonl", [_row("2401.00001", LONG)])
     ingest_fake([path], settings, fake_embedding)
     store = _store(settings)
-    [row] = [r for r in store.all_chunks() if r.chunk_id == "arxiv:2401.00001#1"]
+    [row] = [r for r in store.all_chunks() if r.chunk_id.startswith("arxiv:2401.00001#1@")]
     store.upsert([row.chunk_id], [[1.0] * 64], ["stale"], [{**row.metadata, "content_hash": "old"}])
 
     report = ingest_fake([path], settings, fake_embedding)
@@ -180,7 +187,7 @@ def test_metadata_is_scalar_and_chunk_zero_carries_the_abstract(
         ],
     )
     ingest_fake([path], settings, fake_embedding)
-    rows = {r.chunk_id: r.metadata for r in _store(settings).all_chunks()}
+    rows = {r.chunk_id.split("@")[0]: r.metadata for r in _store(settings).all_chunks()}
     first = rows["arxiv:2401.00001#0"]
     assert first["year"] == 2023 and isinstance(first["year"], int)
     assert first["authors"] == "Ann Lee; Bo Chen"

@@ -7,13 +7,14 @@ from llama_index.core import Settings as LlamaSettings
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from ingest.records import source_paper_id
 from ingest.store import ChromaStore
 from rag.keyword import keyword_query
 from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever, year_where
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 SOUL_ID = "p:d4ad722d7858ad37"
-UNDATED = "arxiv:id:nodate-4"  # a non-arXiv `id` is kept as `id:<id>`
+UNDATED_ROW_ID = "nodate-4"  # a non-arXiv `id`: stored as `src:<hash of file and id>`
 
 LONG_TAIL = " ".join(
     f"Sentence {i} describes further experiments on benchmark number {i} in detail."
@@ -144,13 +145,14 @@ def test_hybrid_scores_are_reciprocal_rank_sums_best_first(retriever):
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
-def test_year_range_keeps_only_papers_in_range_and_drops_undated(retriever, mode):
+def test_year_range_keeps_only_papers_in_range_and_drops_undated(retriever, mode, tmp_path):
+    undated = source_paper_id(str(tmp_path / "papers.jsonl"), UNDATED_ROW_ID)
     r = retriever.with_mode(mode)
     hits = r.retrieve("machine unlearning language models", k=10, year_from=2022)
     assert hits
     assert all(h.year is not None and h.year >= 2022 for h in hits)
-    assert UNDATED not in {h.paper_id for h in hits}
-    assert UNDATED in {h.paper_id for h in r.retrieve("machine unlearning language models", k=10)}
+    assert undated not in {h.paper_id for h in hits}
+    assert undated in {h.paper_id for h in r.retrieve("machine unlearning language models", k=10)}
     older = r.retrieve("graph transformers molecules", k=10, year_to=2021)
     assert [h.paper_id for h in older] == ["arxiv:2101.00002"]
 

@@ -274,3 +274,33 @@ def test_real_extractive_assistant_answers_from_the_sample_corpus_in_the_browser
     assert card.is_visible()
     assert card.locator(".pc-card-title").inner_text().strip()
     view.shot("ui.png")
+
+
+def test_sign_in_form_opens_the_page_and_the_page_answers(settings: Settings, browser: Any) -> None:
+    from ui.access import Access
+
+    server = start_server(make_services(settings), Access(("ann", "pw"), "tok"))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(server.url, wait_until="load")
+        on_form = page.url
+        page.locator("input[name=username]").fill("ann")
+        page.locator("input[name=password]").fill("wrong")
+        page.locator("button[type=submit]").click()
+        page.get_by_text("Wrong user name or password").wait_for()
+        page.locator("input[name=username]").fill("ann")
+        page.locator("input[name=password]").fill("pw")
+        page.locator("button[type=submit]").click()
+        page.locator("#pc-question textarea").fill("How are concepts erased?")
+        page.locator("#pc-ask").click()
+        marker = page.locator("#pc-chat a.pc-cite").first
+        marker.wait_for()
+        answered = marker.inner_text()
+    finally:
+        context.close()
+        server.stop()
+
+    assert on_form.endswith("/login")
+    assert answered == "[1]"

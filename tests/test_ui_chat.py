@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from paperchat.errors import LLMUnavailable
 from paperchat.settings import Settings
 from tests.fixtures.ui import ANSWER_TEXT, FakeBackends, make_services
 from ui.chat import AskOptions, ChatController, ChatState, ChatView, TurnGuard, make_options
@@ -127,7 +128,7 @@ def test_start_up_with_a_dead_llm_still_serves_and_warns(settings: Settings) -> 
     assert services.state == "ready"
     assert services.warning is not None
     assert "Extractive answers still work" in services.warning
-    assert "did not start" in services.describe()["message"]
+    assert "did not start" in services.warning
     assert views[-1].offer_fallback
     assert "did not start" in views[-1].messages[-1]["content"]
 
@@ -167,3 +168,48 @@ def test_new_chat_in_one_session_leaves_another_session_streaming() -> None:
     assert [v.messages[0]["content"] for v in stream] == ["1", "2", "3", "4"]
     turns.forget("s2")
     turns.forget("never-seen")
+
+
+# -- bounds and what the chat shows --------------------------------------------------------------
+
+
+def test_over_long_question_or_huge_k_is_refused_without_asking(settings: Settings) -> None:
+    services = make_services(settings.model_copy(update={"max_question_chars": 20}))
+    controller = ChatController(services)
+
+    long_views = run(controller, "x" * 21, ChatState())
+    k_views = run(controller, "short question", ChatState(), k=10**6)
+
+    backends = services._factory
+    assert isinstance(backends, FakeBackends)
+    assert "extractive" not in backends.built or backends.built["extractive"].calls == []
+    assert "PAPERCHAT_MAX_QUESTION_CHARS" in long_views[-1].messages[-1]["content"]
+    assert "PAPERCHAT_MAX_K" in k_views[-1].messages[-1]["content"]
+
+
+def test_chat_longer_than_max_messages_is_refused(settings: Settings) -> None:
+    services = make_services(settings.model_copy(update={"max_messages": 4}))
+    earlier = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}] * 2
+
+    views = list(ChatController(services).ask("one more?", earlier, ChatState(), AskOptions()))
+
+    assert "Start a new conversation" in views[-1].messages[-1]["content"]
+
+
+def test_streamed_text_is_inert_markdown(settings: Settings) -> None:
+    class Planted:
+        def stream(self, question: str, **_: object):  # type: ignore[no-untyped-def]
+            yield "See ![x](http://evil.example/p.png) "
+            yield "and [y](javascript:alert(1))"
+            raise LLMUnavailable("stopped", detail="upstream said secret things")
+
+    services = Services(settings, lambda name: Planted(), backends=["extractive"])  # type: ignore[arg-type,return-value]
+    services.prepare = lambda: None  # type: ignore[method-assign]
+    services._finish("ready", "Ready.")
+
+    views = run(ChatController(services), "q", ChatState())
+
+    shown = [v.messages[-1]["content"] for v in views]
+    assert any("evil.example" in s for s in shown)  # the streamed text was shown...
+    assert not any("](" in s or "![" in s for s in shown)  # ...but never as Markdown
+    assert "upstream said" not in shown[-1]  # the server's own words stay server-side

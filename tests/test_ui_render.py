@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
+import pytest
+
 from rag.types import Answer, Edit, Hit
 from tests.fixtures.ui import ANSWER_TEXT, HITS, citation_of, cited_answer
 from ui.render import (
@@ -9,9 +14,12 @@ from ui.render import (
     best_sentence,
     citation_card,
     highlight,
+    inert,
     link_markers,
     people,
     references_block,
+    safe_answer,
+    safe_url,
     sources_panel,
     turn_sources,
 )
@@ -24,7 +32,8 @@ def test_markers_with_a_citation_become_links_to_their_card_of_that_turn() -> No
 
     assert '<a class="pc-cite" href="#src-3-1"' in html
     assert 'title="Erasing Concepts from Diffusion Models">[1]</a>' in html
-    assert "Unknown [7]." in html  # no card to point at: left as text
+    assert "Unknown [7]." in unescape(html)  # no card to point at: left as (inert) text
+    assert "Unknown [7]" not in html  # ... whose brackets Markdown cannot read as a link
 
 
 def test_answer_text_is_escaped_before_markers_are_linked() -> None:
@@ -143,7 +152,7 @@ def test_answer_lists_the_draft_sentences_verification_removed_as_inert_text() -
     page = answer_markdown(answer, 1)
 
     assert "1 sentence of the model's draft was not shown" in page
-    assert "<s>It is used in the &#33;&#91;Milgram&#93;&#40;http://evil.example/x&#41;" in page
+    assert "<s>It is used in the !&#91;Milgram&#93;(http&#58;//evil.example/x)" in page
     assert "](http" not in page
 
 
@@ -157,3 +166,70 @@ def test_a_quoted_answer_says_the_papers_own_sentences_are_shown() -> None:
     )
     answer = cited_answer("q").model_copy(update={"edits": [dropped], "quoted": True})
     assert "Shown instead: the papers' own sentences." in answer_markdown(answer, 1)
+
+
+# -- nothing from a paper or a model becomes live markup -----------------------------------------
+
+PLANTED = (
+    "Erasure ![x](http://evil.example/?q=1) works [1]. See [here](javascript:alert(1)), "
+    "<img src=http://evil.example/i.png>, https://evil.example/a, www.evil.example, "
+    "me@evil.example and $$\\href{javascript:x}{y}$$.\n\n[1]: http://evil.example/ref"
+)
+
+
+def test_planted_markdown_in_an_answer_renders_no_image_link_or_autolink() -> None:
+    rendered = link_markers(PLANTED, [citation_of(HITS[0], 1)], turn=1)
+
+    assert "![" not in rendered and "](" not in rendered and "<img" not in rendered
+    assert "http://" not in rendered.replace('href="#src-1-1"', "")
+    assert "https://" not in rendered and "www." not in rendered and "@" not in rendered
+    assert "$$" not in rendered and "[1]:" not in rendered
+    links = re.findall(r"<a [^>]*>\[1\]</a>", rendered)
+    assert rendered.count("<a ") == len(links) == 2  # only the app's own [1] markers
+    assert all(link.startswith('<a class="pc-cite" href="#src-1-1"') for link in links)
+    plain = re.sub(r"<a [^>]*>(\[1\])</a>", r"\1", rendered)
+    assert unescape(plain) == PLANTED  # the reader sees the same text
+
+
+def test_inert_text_reads_the_same_once_the_browser_decodes_it() -> None:
+    text = "a [b](c:d) @e $f$ \\g www.h <i>"
+
+    assert unescape(inert(text)) == text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:x",
+        "http://",
+        "https://exa mple.org/",
+        "//evil.example/x",
+        "",
+        None,
+    ],
+)
+def test_only_http_urls_with_a_host_are_safe(url: str | None) -> None:
+    assert safe_url(url) is None
+
+
+def test_http_urls_are_safe() -> None:
+    assert safe_url("https://arxiv.org/abs/2303.00001") == "https://arxiv.org/abs/2303.00001"
+    assert safe_url("HTTP://example.org/x") == "HTTP://example.org/x"
+
+
+def test_safe_answer_drops_script_urls_from_citations_sources_and_nearest() -> None:
+    bad = HITS[0].model_copy(update={"url": "javascript:alert(1)"})
+    answer = cited_answer("q").model_copy(
+        update={"citations": [citation_of(bad, 1)], "sources": [bad], "nearest": [bad]}
+    )
+
+    cleaned = safe_answer(answer)
+
+    urls = [c.url for c in cleaned.citations] + [h.url for h in cleaned.sources + cleaned.nearest]
+    assert urls == [None, None, None]
+    assert answer.citations[0].url == "javascript:alert(1)"  # the input is not changed
+    assert "javascript:" not in references_block(answer.citations)

@@ -13,8 +13,8 @@ from paperchat.cli import app as cli_app
 from paperchat.errors import ConfigError
 from paperchat.settings import Settings
 from tests.fixtures.ui import FakeCorpus, start_server
+from ui.access import LOOPBACK_NAMES, Access, access_for, is_local
 from ui.app import _ingest_upload
-from ui.server import Access, access_for, is_local
 from ui.services import Services
 from ui.uploads import UploadError, safe_name, save_upload, uploads_dir
 
@@ -36,22 +36,46 @@ def test_non_local_bind_without_credentials_is_refused(settings: Settings) -> No
         access_for("0.0.0.0", settings)
 
 
-def test_non_local_bind_with_page_password_requires_api_token(settings: Settings) -> None:
+def test_non_local_bind_with_page_password_and_token_serves_any_host(settings: Settings) -> None:
     secured = settings.model_copy(update={"ui_auth": "ann:pw", "api_token": SecretStr("tok")})
 
     access = access_for("0.0.0.0", secured)
 
-    assert access == Access(page_auth=("ann", "pw"), api_token="tok", api_token_required=True)
+    assert access == Access(page_auth=("ann", "pw"), api_token="tok", allowed_hosts=None)
+    assert access.required
+
+
+def test_non_local_bind_with_only_a_token_is_allowed(settings: Settings) -> None:
+    access = access_for("0.0.0.0", settings.model_copy(update={"api_token": SecretStr("tok")}))
+
+    assert access.required and access.page_auth is None
+
+
+def test_allowed_hosts_setting_extends_the_loopback_names(settings: Settings) -> None:
+    named = settings.model_copy(update={"allowed_hosts": "Paper.Example, 10.0.0.5"})
+
+    assert access_for("0.0.0.0", named, insecure=True).allowed_hosts == LOOPBACK_NAMES | {
+        "paper.example",
+        "10.0.0.5",
+    }
+    assert access_for("127.0.0.1", named).allowed_hosts == LOOPBACK_NAMES | {
+        "paper.example",
+        "10.0.0.5",
+    }
 
 
 def test_insecure_flag_allows_non_local_bind_without_credentials(settings: Settings) -> None:
     access = access_for("0.0.0.0", settings, insecure=True)
 
-    assert access == Access(page_auth=None, api_token=None, api_token_required=False)
+    assert access == Access(page_auth=None, api_token=None, allowed_hosts=None)
+    assert not access.required
 
 
-def test_local_bind_needs_nothing(settings: Settings) -> None:
-    assert access_for("127.0.0.1", settings) == Access(None, None, api_token_required=False)
+def test_local_bind_needs_nothing_and_answers_only_loopback_names(settings: Settings) -> None:
+    access = access_for("127.0.0.1", settings)
+
+    assert not access.required
+    assert access.allowed_hosts == LOOPBACK_NAMES
 
 
 def test_malformed_ui_auth_is_refused(settings: Settings) -> None:
@@ -70,7 +94,7 @@ def test_cli_refuses_non_local_bind_without_credentials_with_exit_code_2(
 
 
 def test_page_with_password_refuses_anonymous_gradio_api_calls(fake_services: Services) -> None:
-    server = start_server(fake_services, Access(("ann", "pw"), "tok", api_token_required=True))
+    server = start_server(fake_services, Access(("ann", "pw"), "tok"))
     try:
         anonymous = httpx.get(f"{server.url}/gradio_api/info")
         login = httpx.post(f"{server.url}/login", data={"username": "ann", "password": "pw"})
@@ -96,7 +120,8 @@ def write(path: Path, text: str) -> Path:
 def test_upload_names_with_folders_are_written_inside_the_uploads_folder(
     settings: Settings, tmp_path: Path, name: str
 ) -> None:
-    source = write(tmp_path / "in.txt", "Abstract: a paper about things.\n")
+    text = "Abstract: a paper about things.\n"
+    source = write(tmp_path / "in.txt", text)
 
     saved = save_upload(source, name, settings)
 
@@ -104,7 +129,8 @@ def test_upload_names_with_folders_are_written_inside_the_uploads_folder(
     assert saved.parent == folder
     assert ".." not in saved.name and "/" not in saved.name
     assert not saved.name.split("_", 1)[1].startswith(".")
-    assert saved.read_text(encoding="utf-8") == source.read_text(encoding="utf-8")
+    assert saved.read_text(encoding="utf-8") == text
+    assert not source.exists()  # moved, not copied: one copy on disk
 
 
 def test_upload_called_etc_passwd_without_suffix_is_refused(
@@ -184,3 +210,6 @@ def test_accepted_upload_is_ingested_from_the_uploads_folder_and_rejections_list
     assert ingested.parent == uploads_dir(fake_services.settings).resolve()
     assert "2 added" in text
     assert rows == [[f"{ingested.name}:3", "abstract is empty"]]
+    assert not ingested.exists() and not source.exists()  # nothing kept after ingest
+    [report] = (uploads_dir(fake_services.settings) / "reports").glob("*.report.json")
+    assert '"abstract is empty"' in report.read_text(encoding="utf-8")

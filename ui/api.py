@@ -6,26 +6,32 @@ references block; the structured citations come in an extra `citations` field on
 (non-streaming) or on the final chunk (streaming), beside `edits`: what verification removed
 or changed in the model's draft. The last user message is the question; the messages before
 it are the conversation.
+
+Who may call it is decided in front of every route by `ui.guard`; here the request is bounded
+(`paperchat.limits`), and what goes out is safe: URLs other than http(s) are dropped
+(`ui.render.safe_answer`) and errors carry no secret or upstream detail
+(`Services.public_message`). Every error is in OpenAI's shape, also for a malformed body.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
+from paperchat.errors import LimitExceeded, LLMUnavailable, ModelUnavailable, PaperchatError
+from paperchat.limits import check_k, check_messages, check_question
 from rag.answering.backends import backend_info
 from rag.answering.response import AnswerStream
 from rag.types import Answer
-from ui.render import references_block
+from ui.render import references_block, safe_answer
 from ui.services import Services
 
 MODEL_PREFIX = "paperchat"
@@ -71,7 +77,7 @@ class ChatRequest(BaseModel):
     model: str = MODEL_PREFIX
     messages: list[ChatMessageIn]
     stream: bool = False
-    k: int | None = Field(default=None, ge=1, le=50, description="Papers to retrieve.")
+    k: int | None = Field(default=None, description="Papers to retrieve (1 to max_k).")
     year_from: int | None = Field(default=None, description="Earliest publication year.")
     year_to: int | None = Field(default=None, description="Latest publication year.")
 
@@ -181,7 +187,7 @@ class Completion:
         return f"data: {json.dumps(body)}\n\n"
 
     def stream(
-        self, first: str | None, rest: Iterator[str], response: AnswerStream
+        self, first: str | None, rest: Iterator[str], response: AnswerStream, services: Services
     ) -> Iterator[str]:
         """Yield SSE events: role, text pieces, references, a final chunk with citations.
 
@@ -196,8 +202,9 @@ class Completion:
                 yield self.chunk({"content": piece})
             answer = response.answer
         except PaperchatError as err:
-            yield _sse_error(str(err))
+            yield _sse_error(services.public_message(err))
             return
+        answer = safe_answer(answer)
         if not response.streamed:
             yield self.chunk({"content": answer.text})
         elif response.replaced:
@@ -220,58 +227,30 @@ def _sse_error(message: str) -> str:
     return f"data: {json.dumps({'error': {'message': message, 'type': 'server_error'}})}\n\n"
 
 
-class BearerAuth:
-    """Checks `Authorization: Bearer <token>` on /v1/* when a token is required.
-
-    Args:
-        token: The expected token (PAPERCHAT_API_TOKEN), or None.
-        required: Refuse requests without the token even when none is configured (a
-            non-local bind): every request then gets a 401 naming the setting to set.
-    """
-
-    def __init__(self, token: str | None, required: bool) -> None:
-        self.token = token
-        self.required = required or token is not None
-
-    def __call__(self, request: Request) -> None:
-        """Raise a 401 `ApiError` unless the request carries the token."""
-        if not self.required:
-            return
-        if self.token is None:
-            raise ApiError(
-                401,
-                "this server is reachable from other machines; set PAPERCHAT_API_TOKEN on the "
-                "server and send it as 'Authorization: Bearer <token>'",
-                "authentication_error",
-                "token_not_configured",
-            )
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            given.strip().encode(), self.token.encode()
-        ):
-            raise ApiError(
-                401,
-                "missing or wrong API token: send 'Authorization: Bearer <PAPERCHAT_API_TOKEN>'",
-                "authentication_error",
-                "invalid_api_key",
-            )
-
-
-def build_api(services: Services, auth: BearerAuth) -> FastAPI:
+def build_api(services: Services) -> FastAPI:
     """Return the FastAPI app with /v1/* and /healthz (Gradio is mounted on it separately)."""
-    app = FastAPI(title="paperchat", docs_url="/v1/docs", openapi_url="/v1/openapi.json")
+    app = FastAPI(
+        title="paperchat", docs_url="/v1/docs", openapi_url="/v1/openapi.json", redoc_url=None
+    )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, err: ApiError) -> JSONResponse:
         return err.response()
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_body(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
+            for e in err.errors()[:5]
+        )
+        return ApiError(400, f"invalid request: {problems}", "invalid_request_error").response()
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        body = services.describe()
-        status = {"ready": 200, "preparing": 503, "failed": 500}[services.state]
+        status, body = services.health()
         return JSONResponse(body, status_code=status)
 
-    router = APIRouter(prefix="/v1", dependencies=[Depends(auth)])
+    router = APIRouter(prefix="/v1")
 
     @router.get("/models")
     def models() -> dict[str, Any]:
@@ -291,9 +270,23 @@ def build_api(services: Services, auth: BearerAuth) -> FastAPI:
     return app
 
 
+def _checked(services: Services, body: ChatRequest) -> tuple[str, list[dict[str, str]], int | None]:
+    """Return (question, history, k) of a request within bounds, or raise a 400 `ApiError`."""
+    try:
+        check_messages(len(body.messages), services.settings)
+        question, history = split_conversation(body.messages)
+        return (
+            check_question(question, services.settings),
+            history,
+            check_k(body.k, services.settings),
+        )
+    except LimitExceeded as err:
+        raise ApiError(400, str(err), "invalid_request_error", "limit_exceeded") from err
+
+
 def _complete(services: Services, body: ChatRequest) -> JSONResponse | StreamingResponse:
     backend = backend_for(body.model, services)
-    question, history = split_conversation(body.messages)
+    question, history, k = _checked(services, body)
     if not services.wait_ready(0) or services.state != "ready":
         raise ApiError(503, services.message, "server_error", "not_ready")
     completion = Completion(body.model)
@@ -301,22 +294,24 @@ def _complete(services: Services, body: ChatRequest) -> JSONResponse | Streaming
         response = services.assistant(backend).stream(
             question,
             history=history or None,
-            k=body.k,
+            k=k,
             year_from=body.year_from,
             year_to=body.year_to,
         )
         pieces = iter(response)
         first = next(pieces, None)  # retrieval and the first sentence: errors get a status
         if not body.stream:
-            return JSONResponse(completion.whole(response.answer))
+            return JSONResponse(completion.whole(safe_answer(response.answer)))
     except (LLMUnavailable, ModelUnavailable) as err:
         fallback = getattr(err, "fallback", None) or backend_info(backend).fallback
         offer = f" (model '{MODEL_PREFIX}-{fallback}' answers without an LLM)" if fallback else ""
-        raise ApiError(503, f"{err}{offer}", "server_error", "llm_unavailable") from err
+        raise ApiError(
+            503, f"{services.public_message(err)}{offer}", "server_error", "llm_unavailable"
+        ) from err
     except PaperchatError as err:
-        raise ApiError(400, str(err), "invalid_request_error") from err
+        raise ApiError(400, services.public_message(err), "invalid_request_error") from err
     return StreamingResponse(
-        completion.stream(first, pieces, response),
+        completion.stream(first, pieces, response, services),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -16,10 +16,12 @@ from typing import Any
 import gradio as gr
 
 from paperchat.errors import PaperchatError
+from paperchat.limits import check_k, check_question
+from paperchat.redact import redact
 from ui.chat import EXAMPLE_QUESTIONS, ChatController, ChatState, TurnGuard, make_options
-from ui.render import CSS, EMPTY_SOURCES, HEAD
+from ui.render import CSS, EMPTY_SOURCES, HEAD, inert, safe_answer, safe_hit
 from ui.services import Services
-from ui.uploads import ACCEPTED_SUFFIXES, UploadError, save_upload
+from ui.uploads import ACCEPTED_SUFFIXES, UploadError, discard_upload, save_upload, write_report
 
 _SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"]
 _MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
@@ -70,8 +72,8 @@ def corpus_markdown(services: Services) -> str:
         return "Corpus details are not available."
     return (
         f"**{stats.papers}** papers in **{stats.chunks}** chunks  \n"
-        f"Embedding model: `{stats.embedder}`  \n"
-        f"Store: `{stats.location}`"
+        f"Embedding model: {inert(stats.embedder)}  \n"
+        f"Store: {inert(redact(stats.location, services.secrets))}"
     )
 
 
@@ -255,22 +257,32 @@ def _session(request: gr.Request | None) -> str:
 
 
 def _ingest_upload(services: Services, file_path: str | None, progress: Any) -> tuple:
-    """Check, store and ingest one uploaded file; return (summary, rejected rows, corpus)."""
+    """Check, store, ingest and delete one uploaded file; return (summary, rejected, corpus).
+
+    The file is deleted once ingested or refused; a report of the outcome stays
+    (`ui.uploads.write_report`).
+    """
     if not file_path:
         return "", [], corpus_markdown(services)
-    if services.corpus is None:
-        return "Uploads are not available here.", [], corpus_markdown(services)
     source = Path(file_path)
+    if services.corpus is None:
+        discard_upload(source)
+        return "Uploads are not available here.", [], corpus_markdown(services)
     try:
         saved = save_upload(source, source.name, services.settings)
-        progress(0.0, desc=f"Ingesting {saved.name}")
-        summary = services.corpus.ingest(saved, lambda frac, desc: progress(frac, desc=desc))
+        try:
+            progress(0.0, desc=f"Ingesting {saved.name}")
+            summary = services.corpus.ingest(saved, lambda frac, desc: progress(frac, desc=desc))
+        finally:
+            discard_upload(saved)
+        write_report(saved, summary, services.settings)
     except UploadError as err:
-        return f"**Refused:** {html.escape(str(err))}", [], corpus_markdown(services)
+        return f"**Refused:** {inert(services.public_message(err))}", [], corpus_markdown(services)
     except PaperchatError as err:
-        return f"**Ingest failed:** {html.escape(str(err))}", [], corpus_markdown(services)
+        failed = f"**Ingest failed:** {inert(services.public_message(err))}"
+        return failed, [], corpus_markdown(services)
     text = (
-        f"**{html.escape(saved.name)}**: {summary.added} added, {summary.updated} updated, "
+        f"**{inert(saved.name)}**: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {len(summary.rejected)} rejected."
     )
     rows = [[where, reason] for where, reason in summary.rejected]
@@ -299,14 +311,16 @@ def _named_endpoints(services: Services) -> None:
         Returns:
             The `Answer` as JSON: text with [n] markers, citations, abstained, sources.
         """
-        services.wait_ready()
         try:
+            question = check_question(question, services.settings)
+            k = check_k(k, services.settings)
+            services.wait_ready()
             answer = services.assistant(backend).ask(
                 question, k=k, year_from=year_from, year_to=year_to
             )
         except PaperchatError as err:
-            raise gr.Error(str(err)) from err
-        return answer.model_dump(mode="json")
+            raise gr.Error(services.public_message(err)) from err
+        return safe_answer(answer).model_dump(mode="json")
 
     def retrieve(
         question: str,
@@ -325,14 +339,16 @@ def _named_endpoints(services: Services) -> None:
         Returns:
             One JSON object per paper: paper_id, title, year, url, authors, snippet, score.
         """
-        services.wait_ready()
         try:
+            question = check_question(question, services.settings)
+            k = check_k(k, services.settings)
+            services.wait_ready()
             hits = services.assistant().retrieve(
                 question, k=k, year_from=year_from, year_to=year_to
             )
         except PaperchatError as err:
-            raise gr.Error(str(err)) from err
-        return [h.model_dump(mode="json") for h in hits]
+            raise gr.Error(services.public_message(err)) from err
+        return [safe_hit(h).model_dump(mode="json") for h in hits]
 
     gr.api(ask, api_name="ask")
     gr.api(retrieve, api_name="retrieve")

@@ -7,15 +7,15 @@ Gradio event in `ui.app` only unpacks them. Each browser session has its own `Ch
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
+from paperchat.limits import check_k, check_messages, check_question
 from rag.answering.backends import backend_info
-from ui.render import EMPTY_SOURCES, answer_markdown, sources_panel, turn_sources
+from ui.render import EMPTY_SOURCES, answer_markdown, inert, sources_panel, turn_sources
 from ui.services import Services
 
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
@@ -109,19 +109,16 @@ class TurnGuard:
                 close()  # stops the model generating for a turn nobody will see
 
 
-def unreachable_message(err: PaperchatError, backend: str, fallback: str | None) -> str:
-    """Return the chat message shown when the LLM cannot be reached."""
-    message = (
-        f"**The language model ({html.escape(backend)}) is unreachable.**\n\n"
-        f"{html.escape(str(err))}"
-    )
+def unreachable_message(message: str, backend: str, fallback: str | None) -> str:
+    """Return the chat message shown when the LLM cannot be reached (`message`: what failed)."""
+    text = f"**The language model ({inert(backend)}) is unreachable.**\n\n{inert(message)}"
     if fallback:
-        message += (
+        text += (
             "\n\nYou can still get an answer built from the papers' own sentences: press "
             f"**Answer extractively** below (this also switches the backend to "
-            f"*{html.escape(fallback)}*)."
+            f"*{inert(fallback)}*)."
         )
-    return message
+    return text
 
 
 class ChatController:
@@ -142,6 +139,14 @@ class ChatController:
         if not question:
             yield ChatView(list(messages), sources_panel(state.sections), state)
             return
+        try:
+            check_question(question, self.services.settings)
+            check_k(options.k, self.services.settings)
+            check_messages(len(messages) + 1, self.services.settings)
+        except PaperchatError as err:
+            refused = {"role": "assistant", "content": f"**Refused:** {inert(str(err))}"}
+            yield ChatView([*messages, refused], sources_panel(state.sections), state)
+            return
         state.failed_question = state.fallback = None
         pending: Message = {"role": "assistant", "content": ""}
         shown = [*messages, {"role": "user", "content": question}, pending]
@@ -159,7 +164,7 @@ class ChatController:
             yield view()
             self.services.wait_ready()
         if self.services.state == "failed":
-            pending["content"] = f"**Cannot answer:** {html.escape(self.services.message)}"
+            pending["content"] = f"**Cannot answer:** {inert(self.services.message)}"
             yield view()
             return
         backend = options.backend or self.services.default_backend
@@ -174,17 +179,18 @@ class ChatController:
             text = ""
             for piece in response:
                 text += piece
-                pending["content"] = html.escape(text)
+                pending["content"] = inert(text)
                 yield view()
             answer = response.answer
         except (LLMUnavailable, ModelUnavailable) as err:
             fallback = getattr(err, "fallback", None) or backend_info(backend).fallback
             state.failed_question, state.fallback = question, fallback
-            pending["content"] = unreachable_message(err, backend, fallback)
+            public = self.services.public_message(err)
+            pending["content"] = unreachable_message(public, backend, fallback)
             yield view(offer=fallback is not None)
             return
         except PaperchatError as err:
-            pending["content"] = f"**Could not answer:** {html.escape(str(err))}"
+            pending["content"] = f"**Could not answer:** {inert(self.services.public_message(err))}"
             yield view()
             return
         turn = len(state.sections) + 1

@@ -15,7 +15,7 @@ def ui(
         None,
         "--host",
         help="Address to bind (default PAPERCHAT_UI_HOST or 127.0.0.1). Any non-local "
-        "address needs PAPERCHAT_UI_AUTH=user:password, or --insecure.",
+        "address needs PAPERCHAT_UI_AUTH=user:password or PAPERCHAT_API_TOKEN, or --insecure.",
     ),
     port: int = typer.Option(
         None, "--port", help="Port to bind (default PAPERCHAT_UI_PORT or 7860)."
@@ -23,7 +23,8 @@ def ui(
     insecure: bool = typer.Option(
         False,
         "--insecure",
-        help="Allow a non-local bind without a password (only on a network you trust).",
+        help="Allow a non-local bind with no credential at all: anyone who can reach the "
+        "port can read, ask and upload (only on a network you trust).",
     ),
     llm: str = typer.Option(
         None,
@@ -37,6 +38,9 @@ def ui(
     The same port serves OpenAI-compatible POST /v1/chat/completions (model "paperchat").
 
     GET /v1/models lists the models; GET /healthz says when the server is ready.
+
+    With PAPERCHAT_UI_AUTH or PAPERCHAT_API_TOKEN set, every route but /healthz needs one:
+    the page signs in at /login; API clients send "Authorization: Bearer <token>".
 
     Start-up loads the index and the model before the first answer; the page says so meanwhile.
 
@@ -63,7 +67,7 @@ def ui(
         raise typer.Exit(2) from err
     bind_host = host or settings.ui_host
     bind_port = port or settings.ui_port
-    from ui.server import access_for
+    from ui.access import access_for
 
     try:
         access = access_for(bind_host, settings, insecure=insecure)

@@ -1,7 +1,14 @@
 """HTML and Markdown for the page: answers with linked `[n]` markers, source cards, corpus facts.
 
 Everything here is a pure function of typed results (`Answer`, `Citation`, `Hit`), so it is
-tested without a browser. All text that came from papers or users is HTML-escaped.
+tested without a browser.
+
+Text from papers, models or users never becomes markup: it goes through `inert`, which
+HTML-escapes it and also defuses what Markdown would turn into a live element (the chat
+renders Markdown): `![img](url)`, `[link](url)`, reference definitions, bare URLs and
+e-mail addresses that it would auto-link, and `$$` maths. The only links in an answer are
+the app's own `[n]` markers; the only links in a source card are the paper's http(s) URL
+(`safe_url`). `safe_answer` applies the same URL rule to what the APIs return.
 """
 
 from __future__ import annotations
@@ -9,10 +16,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
 
 from rag.types import Answer, Citation, Hit
 
 _MARKER = re.compile(r"\[(\d+)\]")
+_MARKDOWN_ACTIVE = str.maketrans(
+    {"[": "&#91;", "]": "&#93;", ":": "&#58;", "@": "&#64;", "$": "&#36;", "\\": "&#92;"}
+)
+_WWW = re.compile(r"(?i)\bwww\.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|\s*…\s*")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
@@ -27,24 +39,72 @@ def anchor_id(turn: int, number: int) -> str:
     return f"src-{turn}-{number}"
 
 
-def link_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
-    """Turn each `[n]` that names a citation into a link to its source card.
+def inert(text: str) -> str:
+    r"""Return `text` as Markdown that renders exactly as the text, with no live element.
 
-    Markers without a matching citation are left as plain text. The link carries the title
+    HTML is escaped; `[`, `]`, `:`, `@`, `$` and `\` become character references, so no image,
+    link, reference definition, auto-linked URL or e-mail address, or maths can form; the
+    browser shows the same characters.
+    """
+    escaped = html.escape(text, quote=True).translate(_MARKDOWN_ACTIVE)
+    return _WWW.sub(lambda m: m.group(0)[:3] + "&#46;", escaped)
+
+
+def safe_url(url: str | None) -> str | None:
+    """Return `url` if it is an http(s) URL with a host, else None (`javascript:`, `data:`, ...)."""
+    if not url:
+        return None
+    cleaned = url.strip()
+    parts = urlsplit(cleaned)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(ord(c) < 32 or c.isspace() for c in cleaned):
+        return None
+    return cleaned
+
+
+def safe_hit(hit: Hit) -> Hit:
+    """Return `hit` with a URL that `safe_url` would not pass removed."""
+    url = safe_url(hit.url)
+    return hit if url == hit.url else hit.model_copy(update={"url": url})
+
+
+def safe_answer(answer: Answer) -> Answer:
+    """Return `answer` with every URL that `safe_url` would not pass removed (for the APIs)."""
+    citations = [
+        c if safe_url(c.url) == c.url else c.model_copy(update={"url": safe_url(c.url)})
+        for c in answer.citations
+    ]
+    return answer.model_copy(
+        update={
+            "citations": citations,
+            "sources": [safe_hit(h) for h in answer.sources],
+            "nearest": [safe_hit(h) for h in answer.nearest],
+        }
+    )
+
+
+def link_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
+    """Turn each `[n]` that names a citation into a link to its source card; the rest is inert.
+
+    Markers without a matching citation are left as (inert) text. The link carries the title
     as a tooltip, so hovering a marker names the paper.
     """
     titles = {c.number: c.title for c in citations}
-
-    def _link(match: re.Match[str]) -> str:
+    parts: list[str] = []
+    start = 0
+    for match in _MARKER.finditer(text):
         number = int(match.group(1))
         if number not in titles:
-            return match.group(0)
+            continue
         title = html.escape(titles[number], quote=True)
-        return (
+        parts.append(inert(text[start : match.start()]))
+        parts.append(
             f'<a class="pc-cite" href="#{anchor_id(turn, number)}" title="{title}">[{number}]</a>'
         )
-
-    return _MARKER.sub(_link, html.escape(text, quote=False))
+        start = match.end()
+    parts.append(inert(text[start:]))
+    return "".join(parts)
 
 
 def answer_markdown(answer: Answer, turn: int) -> str:
@@ -54,16 +114,8 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         text = answer.text.strip() or "I could not find an answer to this in the papers."
         body = link_markers(text, answer.citations, turn)
         nearest = " The nearest papers are listed under Sources." if answer.nearest else ""
-        return f"{body}\n\n*Not answered from the corpus: {html.escape(reason)}.{nearest}*"
+        return f"{body}\n\n*Not answered from the corpus: {inert(reason)}.{nearest}*"
     return link_markers(answer.text, answer.citations, turn) + verification_note(answer)
-
-
-_MARKDOWN_SYNTAX = str.maketrans({char: f"&#{ord(char)};" for char in "[]()!*_`"})
-
-
-def inert(text: str) -> str:
-    """Model or paper text shown as plain characters: HTML escaped, Markdown syntax neutral."""
-    return html.escape(text, quote=True).translate(_MARKDOWN_SYNTAX)
 
 
 def verification_note(answer: Answer) -> str:
@@ -143,10 +195,11 @@ def _card(
     snippet_html: str,
 ) -> str:
     safe_title = html.escape(title)
-    if url and url.startswith(("http://", "https://")):
+    link = safe_url(url)
+    if link:
         heading = (
-            f'<a href="{html.escape(url, quote=True)}" target="_blank" '
-            f'rel="noopener noreferrer">{safe_title}</a>'
+            f'<a href="{html.escape(link, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer nofollow" referrerpolicy="no-referrer">{safe_title}</a>'
         )
     else:
         heading = safe_title
@@ -234,7 +287,8 @@ def references_block(citations: Sequence[Citation]) -> str:
     lines = ["References:"]
     for c in citations:
         year = f" ({c.year})" if c.year else ""
-        url = f" {c.url}" if c.url else ""
+        link = safe_url(c.url)
+        url = f" {link}" if link else ""
         lines.append(f"[{c.number}] {c.title}{year}.{url} <{c.paper_id}>")
     return "\n".join(lines)
 

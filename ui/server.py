@@ -1,97 +1,59 @@
-"""Serving: the bind policy (local by default), the FastAPI app with Gradio mounted, uvicorn.
+"""Serving: the FastAPI app with Gradio mounted, behind one gate (`ui.guard`), run by uvicorn.
 
-Binding anything but a loopback address needs `PAPERCHAT_UI_AUTH` (user:password for the page)
-or an explicit `--insecure`; the HTTP API then needs `Authorization: Bearer
-<PAPERCHAT_API_TOKEN>`. A configured API token is enforced on every bind.
+Who may connect is `ui.access`'s policy (local by default; credentials for anything else);
+`ui.guard.Guard` enforces it, with the Host check and the body-size caps, in front of every
+route. `serve` also keeps Gradio's upload cache inside the data dir and redacts secrets from
+every log line.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import logging
 import os
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from gradio.utils import get_upload_folder
 
-from paperchat.errors import ConfigError
+from paperchat.redact import install_log_redaction
 from paperchat.settings import Settings
-from ui.api import BearerAuth, build_api
+from ui.access import Access
+from ui.api import build_api
 from ui.app import build_app, page_options
+from ui.guard import Guard, GuardPolicy
 from ui.services import Services
 
-
-def is_local(host: str) -> bool:
-    """Return True for addresses only this machine can reach (localhost, 127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may use the server.
-
-    Attributes:
-        page_auth: (user, password) for the Gradio page, or None.
-        api_token: Bearer token for /v1/*, or None.
-        api_token_required: /v1/* refuses requests without a token (non-local bind).
-    """
-
-    page_auth: tuple[str, str] | None
-    api_token: str | None
-    api_token_required: bool
-
-
-def parse_auth(value: str) -> tuple[str, str]:
-    """Split `user:password`; raise `ConfigError` if either part is empty."""
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError("PAPERCHAT_UI_AUTH must look like user:password (both non-empty)")
-    return user, password
-
-
-def access_for(host: str, settings: Settings, insecure: bool = False) -> Access:
-    """Return the access rules for binding `host`, or refuse with `ConfigError`.
-
-    Raises:
-        ConfigError: a non-local bind without `PAPERCHAT_UI_AUTH` and without `insecure`.
-    """
-    page_auth = parse_auth(settings.ui_auth) if settings.ui_auth else None
-    token = settings.api_token.get_secret_value() if settings.api_token else None
-    if is_local(host):
-        return Access(page_auth, token, api_token_required=False)
-    if page_auth is None and not insecure:
-        raise ConfigError(
-            f"refusing to bind {host}: anyone on the network could use this server. Set "
-            "PAPERCHAT_UI_AUTH=user:password (and PAPERCHAT_API_TOKEN for the HTTP API), or "
-            "pass --insecure if the network is trusted. The default 127.0.0.1 needs neither."
-        )
-    return Access(page_auth, token, api_token_required=not insecure)
+MB = 1024 * 1024
 
 
 def create_app(services: Services, access: Access) -> FastAPI:
-    """Return the FastAPI app serving /v1/*, /healthz and the Gradio page at /."""
-    api = build_api(services, BearerAuth(access.api_token, access.api_token_required))
+    """Return the app serving /v1/*, /healthz and the Gradio page at /, behind `Guard`."""
+    settings = services.settings
+    api = build_api(services)
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         api,
         demo,
         path="/",
-        auth=access.page_auth,
-        auth_message="paperchat: sign in with PAPERCHAT_UI_AUTH's user and password.",
-        max_file_size=f"{services.settings.max_upload_mb}mb",
+        max_file_size=f"{settings.max_upload_mb}mb",
         ssr_mode=False,
         footer_links=["api"],
         **page_options(),
     )
+    policy = GuardPolicy(
+        access,
+        max_body_bytes=settings.max_request_kb * 1024,
+        max_upload_bytes=settings.max_upload_mb * MB,
+        upload_cache=Path(get_upload_folder()),
+    )
+    app.add_middleware(Guard, policy=policy)
+    return app
 
 
 def use_data_dir_for_uploads(settings: Settings) -> None:
@@ -140,5 +102,10 @@ def serve(services: Services, host: str, port: int, access: Access) -> None:
     """Prepare in the background and serve until interrupted (blocking)."""
     use_data_dir_for_uploads(services.settings)
     app = create_app(services, access)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")  # sets up its logging
+    root = logging.getLogger()
+    if not root.handlers:  # paperchat's own warnings and errors, redacted like uvicorn's
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    install_log_redaction(services.secrets)
     services.start_preparing()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.Server(config).run()

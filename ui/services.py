@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
+from paperchat.redact import public_message, secret_values
 from paperchat.settings import Settings
 from rag.answering.backends import backend_info, backends
 from rag.answering.response import AnswerStream
@@ -126,6 +127,7 @@ class Services:
         self.backends = list(backends) if backends is not None else default_backends(settings)
         if settings.llm not in self.backends:
             self.backends.insert(0, settings.llm)
+        self.secrets = secret_values(settings)
         self._assistants: dict[str, AssistantLike] = {}
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -168,7 +170,7 @@ class Services:
         When only the LLM fails (not installed, server down), the index is still warmed with
         the extractive backend and the page serves, warning in `warning`; each question then
         says the LLM is unreachable and offers the extractive answer. Never raises: any other
-        failure is kept in `state`/`message` for the page and /healthz.
+        failure is kept in `state`/`message` for the page (/healthz only says "not ready").
         """
         try:
             try:
@@ -179,14 +181,18 @@ class Services:
                     raise
                 self.assistant(fallback).retrieve("warm up the index", k=1)
                 self.warning = (
-                    f"The {self.default_backend} language model is not available ({err}). "
-                    f"{fallback.capitalize()} answers still work."
+                    f"The {self.default_backend} language model is not available "
+                    f"({self.public_message(err)}). {fallback.capitalize()} answers still work."
                 )
         except Exception as err:  # any failure must reach the page, not kill the server
             log.exception("start-up failed")
-            self._finish("failed", f"Start-up failed: {err}")
+            self._finish("failed", f"Start-up failed: {self.public_message(err)}")
         else:
             self._finish("ready", "Ready.")
+
+    def public_message(self, err: BaseException) -> str:
+        """Return what the page or an API client may see of `err` (no detail, no secret)."""
+        return public_message(err, self.secrets)
 
     def _finish(self, state: ReadyState, message: str) -> None:
         self.state = state
@@ -213,13 +219,11 @@ class Services:
             log.exception("cannot read corpus stats")
             return None
 
-    def describe(self) -> dict[str, Any]:
-        """Return the readiness as JSON for /healthz."""
-        body: dict[str, Any] = {"status": self.state, "message": self.warning or self.message}
-        stats = self.corpus_stats() if self.state == "ready" else None
-        if stats is not None:
-            body.update(papers=stats.papers, chunks=stats.chunks, embedder=stats.embedder)
-        return body
+    def health(self) -> tuple[int, dict[str, str]]:
+        """Return /healthz's status code and body: ready or not, and nothing else."""
+        if self.state == "ready":
+            return 200, {"status": "ready"}
+        return 503, {"status": "not ready"}
 
 
 def default_backends(settings: Settings) -> list[str]:

@@ -72,18 +72,23 @@ class StoreCorpus:
     def ingest(self, path: Path, progress: ProgressFn) -> IngestSummary:
         """Ingest one file; the tqdm bar of the pipeline reports per-paper progress."""
         from ingest.embedding import embedder_id
+        from ingest.lock import writer_lock
         from ingest.pipeline import ingest_paths
 
         retriever = self.shared.retriever()
         progress(0.05, "Reading and embedding")
-        with self._ingest_lock:
+        settings = self.shared.settings
+        # One writer per data dir across processes (a CLI ingest may be running); an upload
+        # adds papers but never replaces a stored one (allow_updates=False).
+        with self._ingest_lock, writer_lock(settings, f"paperchat ui: upload {path.name}"):
             report = ingest_paths(
                 [path],
-                self.shared.settings,
+                settings,
                 store=self.shared.store(),
                 embedder=retriever.embedder,
-                embedder_id=embedder_id(self.shared.settings),
+                embedder_id=embedder_id(settings),
                 progress=True,
+                allow_updates=False,
             )
         retriever.refresh()
         progress(1.0, "Done")

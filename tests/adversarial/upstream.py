@@ -1,0 +1,94 @@
+"""A fake OpenAI-compatible LLM server on 127.0.0.1 that records every prompt it is sent.
+
+It answers `POST /v1/chat/completions` (plain or streamed) with a one-sentence cited answer,
+unless the prompt contains `BOOM`: then it fails with HTTP 500 and an error body that must
+never reach a web or API client verbatim. The model is not the point of the adversarial
+suite; what reaches the model (the prompt) and what comes back from a failure are.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+UPSTREAM_LEAK = "UPSTREAM-BODY-LEAK stack trace at /srv/llm/secret_module.py line 42"
+REPLY = "Sparse probing finds features inside transformer circuits [1]."
+
+
+class FakeUpstream:
+    """Serves on a free 127.0.0.1 port in a daemon thread; `prompts` holds every request."""
+
+    def __init__(self) -> None:
+        self.prompts: list[list[dict[str, Any]]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                messages = body.get("messages", [])
+                owner.prompts.append(messages)
+                if "BOOM" in json.dumps(messages):
+                    self._json(500, {"error": {"message": UPSTREAM_LEAK, "type": "server"}})
+                elif body.get("stream"):
+                    self._stream()
+                else:
+                    self._json(200, _completion(REPLY))
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for word in REPLY.split(" "):
+                    chunk = _chunk({"content": word + " "})
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(f"data: {json.dumps(_chunk({}, 'stop'))}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> FakeUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _completion(text: str) -> dict[str, Any]:
+    return {
+        "id": "fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "fake",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "fake",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
