@@ -155,14 +155,14 @@ class Settings(BaseSettings):
         "replace or drop what the abstract does not say.",
     )
     verify_min_token_recall: float = Field(
-        default=0.6,
+        default=0.75,
         ge=0.0,
         le=1.0,
         description="Verification: share of a sentence's content words its cited abstract "
         "must hold (its numbers, names, negations and directions must agree too).",
     )
     verify_min_bigram_recall: float = Field(
-        default=0.0,
+        default=0.15,
         ge=0.0,
         le=1.0,
         description="Verification: share of a sentence's adjacent content-word pairs its "

@@ -41,9 +41,9 @@ MIN_SHARED_TO_REPLACE = 2
 class VerifyPolicy:
     """Thresholds of the verifier; the defaults are calibrated in docs/answering.md."""
 
-    min_token_recall: float = 0.6
+    min_token_recall: float = 0.75
     """Share of a sentence's content words its source must hold to support it..."""
-    min_bigram_recall: float = 0.0
+    min_bigram_recall: float = 0.15
     """...and share of its adjacent content-word pairs (numbers, names, negations and
     directions must agree whatever the thresholds; `rag.answering.support`)."""
     partial_coverage: float = 0.35
