@@ -438,3 +438,20 @@ def test_an_attempt_that_invents_a_name_abstains_instead_of_quoting(assistant_se
     )
     assert answer.abstained is True
     assert answer.quoted is False
+
+
+def test_a_capitalised_word_taken_from_the_question_is_not_an_invention(assistant_settings):
+    backend = model("Yes, a Chatbot can be trained to drop unwanted knowledge [1].")
+    answer = Assistant(FakeRetriever([SOUL]), backend, assistant_settings).ask(
+        "Can a Chatbot language model unlearn unwanted data?"
+    )
+    assert answer.abstained is False
+    assert answer.quoted is True
+
+
+def test_a_list_of_titles_answering_which_papers_keeps_both_citations(assistant_settings):
+    backend = model(f"[1] {SOUL.title} [2] {DEFT.title} [2]")
+    answer = Assistant(FakeRetriever([SOUL, DEFT]), backend, assistant_settings).ask(
+        "Which papers study LLM unlearning and activation density in fine-tuning?"
+    )
+    assert [c.paper_id for c in answer.citations] == [SOUL.paper_id, DEFT.paper_id]

@@ -158,7 +158,7 @@ class _Composer:
 
     def __init__(self, evidence: Sequence[Evidence], policy: VerifyPolicy, turn: Turn) -> None:
         self.parser = ReplyParser()
-        self.verifier = Verifier(evidence, policy)
+        self.verifier = Verifier(evidence, policy, turn.standalone)
         self.numbering = Numbering(evidence)
         self.turn = turn
         self.shown: list[str] = []
@@ -178,7 +178,7 @@ class _Composer:
                 continue
             outcome = self.verifier.check(sentence)
             self.bad_markers += outcome.bad_markers
-            self.invented = self.invented or outcome.contradicted
+            self.invented = self.invented or outcome.invented
             if outcome.edit is not None:
                 self.edits.append(outcome.edit)
             if outcome.shown is None:
@@ -199,9 +199,10 @@ def _quote_instead(composer: _Composer, raw: str, policy: AnswerPolicy) -> bool:
 
     The model answered (no refusal) from sources selection judged relevant, but in words the
     lexical check cannot match (often restating the question: "Yes, a sound classifier can
-    learn its own filters"). If none of its sentences invented a number, name or negation, the
-    sources' own best sentences are shown instead of an abstention. An invented detail means
-    the sources do not hold the answer: then the answer abstains.
+    learn its own filters"). If none of its sentences brought in a number or name of its own
+    (one that neither the sources nor the question hold), the sources' own best sentences are
+    shown instead of an abstention. An invented detail means the sources do not hold the
+    answer: then the answer abstains.
     """
     return (
         policy.verify.enabled

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answering.draft import DraftSentence
-from rag.answering.support import Support, support
+from rag.answering.support import Support, support, words
 from rag.evidence import Evidence
 from rag.text import third_person
 from rag.types import Edit
@@ -71,9 +71,9 @@ class Outcome:
     shown: Verified | None
     edit: Edit | None
     bad_markers: int = 0
-    contradicted: bool = False
-    """Dropped, and every source it was checked against contradicts it (a number or name the
-    source lacks, a flipped negation or direction): the model invented something."""
+    invented: bool = False
+    """Dropped, and it names a number or a name that no source it was checked against holds
+    and the question does not hold either: the model brought in something of its own."""
 
 
 class Verifier:
@@ -82,12 +82,16 @@ class Verifier:
     Args:
         sources: The evidence given to the model; source number n is `sources[n - 1]`.
         policy: Thresholds.
+        question: The question answered: its own words are not the model's inventions.
     """
 
-    def __init__(self, sources: Sequence[Evidence], policy: VerifyPolicy) -> None:
+    def __init__(
+        self, sources: Sequence[Evidence], policy: VerifyPolicy, question: str = ""
+    ) -> None:
         self.evidence = list(sources)
         self.texts = [(e.hit.abstract or e.hit.snippet, e.hit.title) for e in sources]
         self.policy = policy
+        self.question_words = {w.lower() for w in words(question)}
 
     def check(self, sentence: DraftSentence) -> Outcome:
         """Verify one sentence (see module doc)."""
@@ -126,9 +130,9 @@ class Verifier:
             else "it cites no source and no source says it"
         )
         against = list(checks.values()) or [support(sentence.text, *t) for t in self.texts]
-        invented = bool(against) and all(c.contradicted for c in against)
+        invented = bool(against) and all(self._invents(c) for c in against)
         edit = self._edit("dropped", sentence, valid, (), None, reason)
-        return Outcome(None, edit, bad, contradicted=invented)
+        return Outcome(None, edit, bad, invented=invented)
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -151,7 +155,11 @@ class Verifier:
         return found.passes(self.policy.min_token_recall, self.policy.min_bigram_recall)
 
     def _each_contributes(self, checks: dict[int, Support]) -> bool:
-        return all(c.best_coverage >= self.policy.partial_coverage for c in checks.values())
+        return all(c.token_recall >= self.policy.partial_coverage for c in checks.values())
+
+    def _invents(self, found: Support) -> bool:
+        own = set(found.missing_numbers) | set(found.missing_names)
+        return bool(own - self.question_words)
 
     def _single_supporter(self, text: str, exclude: tuple[int, ...]) -> tuple[int, Support] | None:
         found = [
