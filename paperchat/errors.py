@@ -85,7 +85,20 @@ class ContextOverflow(LLMUnavailable):
 
 
 class StoreBusy(StoreError):
-    """Another process is writing to the same data dir; only one writer at a time."""
+    """Another process is writing to the same data dir; only one writer at a time.
+
+    `str(err)` names the writer (pid, host, command, start time) and the data dir, for the
+    operator at the command line; `public` says only that the store is busy: a page user or
+    API client learns no path, host name or command line of the machine.
+    """
+
+    @property
+    def public(self) -> str:
+        """The message without the writer's details."""
+        return (
+            "The paper store is busy: another paperchat process is writing to it. "
+            "Try again when it has finished."
+        )
 
 
 class EmbeddingUnavailable(PaperchatError):

@@ -4,6 +4,7 @@ writer never blocks the next one."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -136,6 +137,25 @@ def test_an_upload_from_the_page_is_refused_while_a_cli_writer_runs(
     holder.release()
     summary = services.corpus.ingest(tmp_path / "good.jsonl", lambda fraction, text: None)
     assert summary.added == 1
+
+
+def test_the_page_says_only_busy_and_the_log_names_the_writer(
+    cli: Settings, holder: Holder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ui.app import _ingest_upload
+    from ui.wiring import real_services
+
+    source = tmp_path / "good.jsonl"
+    source.write_text(GOOD, encoding="utf-8")
+    services = real_services(cli)
+    with caplog.at_level(logging.WARNING, logger="ui.app"):
+        text, rows, _ = _ingest_upload(services, str(source), lambda *a, **k: None)
+
+    assert text.startswith("**Refused:**") and "busy" in text and rows == []
+    for detail in (f"pid {holder.proc.pid}", str(cli.data_dir), "holder for the test"):
+        assert detail not in text
+    assert f"pid {holder.proc.pid}" in caplog.text  # the operator still learns who writes
+    assert not source.exists()  # the refused upload is not kept
 
 
 def test_readers_get_a_window_only_while_no_writer_writes(settings: Settings) -> None:

@@ -8,6 +8,7 @@ Two named API endpoints, `ask` and `retrieve`, are usable from `gradio_client`.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -15,13 +16,15 @@ from typing import Any
 
 import gradio as gr
 
-from paperchat.errors import PaperchatError
+from paperchat.errors import PaperchatError, StoreBusy
 from paperchat.limits import check_k, check_question
 from paperchat.redact import redact
 from ui.chat import EXAMPLE_QUESTIONS, ChatController, ChatState, TurnGuard, make_options
 from ui.render import CSS, EMPTY_SOURCES, HEAD, inert, safe_answer, safe_hit
 from ui.services import Services
 from ui.uploads import ACCEPTED_SUFFIXES, UploadError, discard_upload, save_upload, write_report
+
+log = logging.getLogger(__name__)
 
 _SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"]
 _MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
@@ -260,7 +263,9 @@ def _ingest_upload(services: Services, file_path: str | None, progress: Any) -> 
     """Check, store, ingest and delete one uploaded file; return (summary, rejected, corpus).
 
     The file is deleted once ingested or refused; a report of the outcome stays
-    (`ui.uploads.write_report`).
+    (`ui.uploads.write_report`). While another process writes the store (a CLI ingest), the
+    upload is refused with `StoreBusy.public`: the page user is told the store is busy, the
+    server log names the writer.
     """
     if not file_path:
         return "", [], corpus_markdown(services)
@@ -276,9 +281,11 @@ def _ingest_upload(services: Services, file_path: str | None, progress: Any) -> 
         finally:
             discard_upload(saved)
         write_report(saved, summary, services.settings)
-    except UploadError as err:
+    except (UploadError, StoreBusy) as err:
+        log.warning("upload %s refused: %s", source.name, err)  # the writer's details: log only
         return f"**Refused:** {inert(services.public_message(err))}", [], corpus_markdown(services)
     except PaperchatError as err:
+        log.warning("upload %s failed: %s", source.name, err)
         failed = f"**Ingest failed:** {inert(services.public_message(err))}"
         return failed, [], corpus_markdown(services)
     text = (

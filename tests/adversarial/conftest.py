@@ -8,6 +8,10 @@ base URL holding a password (pointing at `FakeUpstream`), an OpenAI key in the e
 and a 1 MB upload limit. A second server has only an API token (the configuration in which
 Gradio's own routes answered anyone). Every secret below is a canary: no response, page or
 log line may ever contain one.
+
+The data-safety cases (`test_store.py`, `test_writers.py`) build their stores with the real
+CLI, embedding through a `FakeUpstream` of their own (`embeddings`, `store_env`), and look at
+what a freshly started reader finds with `probe` (`store_probe.py`, a process of its own).
 """
 
 from __future__ import annotations
@@ -239,6 +243,49 @@ def login_cookies(server: RunningServer) -> httpx.Cookies:
 def leaked(text: str) -> list[str]:
     """The canary secrets that appear in `text`."""
     return [s for s in SECRETS if s in text]
+
+
+# -- stores written by the real CLI, embedded through FakeUpstream --------------------------------
+
+
+@pytest.fixture(scope="module")
+def embeddings() -> Iterator[FakeUpstream]:
+    """An OpenAI-compatible embeddings server of this module's own (see upstream.py)."""
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+def store_env(data_dir: Path, embeddings: FakeUpstream, **extra: str) -> dict[str, str]:
+    """A CLI environment that embeds through `embeddings` (an OpenAI-compatible server)."""
+    settings = {
+        "PAPERCHAT_EMBED": "openai",
+        "PAPERCHAT_EMBED_OPENAI_MODEL": "adv-bow",
+        "PAPERCHAT_LLM_BASE_URL": f"http://127.0.0.1:{embeddings.port}/v1",
+        "PAPERCHAT_LLM_MAX_RETRIES": "0",
+        "PAPERCHAT_LLM_TIMEOUT_S": "30",
+        "OPENAI_API_KEY": "sk-adversarial-embed-key-42",
+    }
+    return clean_env(data_dir, **{**settings, **extra})
+
+
+def probe(env: dict[str, str]) -> dict[str, Any]:
+    """What a freshly started reader finds in the store `env` names (see store_probe.py)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("store_probe.py"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout))
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
 
 
 # -- the page in headless Chromium ---------------------------------------------------------------
