@@ -89,16 +89,33 @@ def _out_dir(out: Path | None, settings: Settings) -> Path:
     return path
 
 
-def _print_metrics(metrics: Any, paths: dict[str, Path]) -> None:
-    from eval.grounding import RATE_METRICS
-    from eval.report import METRIC_LABELS, fmt
+def _emit(report: Any, paths: dict[str, Path], as_json: bool) -> None:
+    """Print a finished run: its metrics as JSON, or as a table with the report paths."""
+    if as_json:
+        body = {"out_dir": str(paths["json"].parent), "metrics": report.metrics.model_dump()}
+        typer.echo(json.dumps(body, indent=2))
+    else:
+        _print_metrics(report, paths)
 
+
+def _print_metrics(report: Any, paths: dict[str, Path]) -> None:
+    from eval.grounding import RATE_METRICS
+    from eval.report import METRIC_LABELS, breakdown, fmt, judge_notes
+
+    metrics = report.metrics
+    split = f", split {report.meta.split}" if report.meta.split else ""
     typer.echo(
         f"{metrics.n_questions} questions ({metrics.n_answerable} answerable, "
-        f"{metrics.n_unanswerable} unanswerable)"
+        f"{metrics.n_unanswerable} unanswerable{split})"
     )
     for name in RATE_METRICS:
         typer.echo(f"  {METRIC_LABELS[name]:34} {fmt(getattr(metrics, name))}")
+    typer.echo(f"  {'Citations per answer':34} {fmt(metrics.citations_per_answer, 2)}")
+    typer.echo(f"  {'Sentences removed by verification':34} {metrics.sentences_removed}")
+    for line in breakdown(report):
+        typer.echo(f"  {line}")
+    for note in judge_notes(report.meta):
+        typer.echo(f"Note: {note}")
     for kind, path in paths.items():
         typer.echo(f"{kind:4} {path}")
 
@@ -107,8 +124,15 @@ def grounding(
     dataset: Annotated[
         Path | None,
         typer.Option(
-            help="JSONL of {question, relevant_ids?, answerable?}. Default: the shipped dev set "
-            "(eval/datasets/dev_grounding.jsonl)."
+            help="JSONL of {question, relevant_ids?, answerable?, split?}. Default: the shipped "
+            "answer dev set (eval/datasets/dev_answers.jsonl, every relevant paper labelled)."
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this split of the dataset: tune (used to calibrate paperchat) or heldout "
+            "(never tuned on; report this one). Default: every question."
         ),
     ] = None,
     llm: Annotated[
@@ -139,9 +163,17 @@ def grounding(
         bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
     ] = False,
 ) -> None:
-    """Answer every question of a dataset and score the answers' grounding.
+    """Answer every question of a dataset and score the answers' grounding and relevance.
 
-    Scores citation recall and precision, claim faithfulness, abstention and retrieval.
+    Scores whether answers cite papers that answer the question (gold labels, no judge),
+    citation recall and precision and claim faithfulness (judged), abstention, retrieval and
+    what verification removed. Name the split you report: paperchat was calibrated on tune.
+
+    Usage examples:
+
+      paperchat eval grounding --llm extractive --split heldout
+
+      paperchat eval grounding --llm local --judge llm --split heldout
 
     Writes report.json, report.md and report.html (see docs/grounding.md).
     """
@@ -162,14 +194,16 @@ def grounding(
     handle = None
     try:
         settings = _settings(llm)
-        path = dataset or default_dataset("dev_grounding.jsonl")
-        questions = load_questions(path, limit)
+        path = dataset or default_dataset("dev_answers.jsonl")
+        if split not in (None, "tune", "heldout"):
+            raise ConfigError(f"--split must be tune or heldout, not {split!r}")
+        questions = load_questions(path, limit, split=split)  # type: ignore[arg-type]
         judge_backend(judge, judge_llm, settings)  # fail before loading anything
         seed_everything(seed)
         from rag.assistant import Assistant
 
         with Assistant.from_settings(settings) as assistant:
-            shared = (settings.llm, assistant.backend, assistant.llm)
+            shared = (settings.llm, assistant.backend, getattr(assistant.backend_impl, "llm", None))
             judge_obj, handle = make_judge(judge, judge_llm, settings, shared)
             with tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar:
                 results = run_questions(
@@ -178,6 +212,7 @@ def grounding(
         meta = RunMeta(
             created_at=now_iso(),
             dataset=str(path),
+            split=split,
             dataset_sha256=file_sha256(path),
             seed=seed,
             llm=next(
@@ -195,18 +230,7 @@ def grounding(
     finally:
         if handle is not None:
             handle.close()
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "out_dir": str(paths["json"].parent),
-                    "metrics": report.metrics.model_dump(mode="json"),
-                },
-                indent=2,
-            )
-        )
-    else:
-        _print_metrics(report.metrics, paths)
+    _emit(report, paths, as_json)
 
 
 def judge_calibration(
@@ -279,8 +303,56 @@ def compare(
         typer.echo(render_comparison(comparison))
 
 
+def rescore(
+    run: Annotated[Path, typer.Argument(help="An eval run: its folder or report.json.")],
+    judge: Annotated[str, typer.Option(help="Support judge: lexical or llm.")] = "lexical",
+    judge_llm: Annotated[
+        str | None,
+        typer.Option(help="Backend of the llm judge (local, tiny, openai). Default: local."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the new reports. Default: DATA_DIR/eval/<timestamp>."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
+    ] = False,
+) -> None:
+    """Score the answers of an earlier run again with another judge (no answer is rewritten).
+
+    Usage example:
+
+      paperchat eval rescore .paperchat/eval/20260101-120000 --judge lexical
+    """
+    from eval.harness import build_report, rescore_results
+    from eval.report import load_report, write_reports
+
+    handle = None
+    try:
+        settings = _settings(None)
+        judge_backend(judge, judge_llm, settings)
+        old = load_report(run)
+        judge_obj, handle = make_judge(judge, judge_llm, settings)
+        results = rescore_results(old.questions, judge_obj)
+        meta = old.meta.model_copy(
+            update={
+                "judge": judge_obj.describe(),
+                "command": shlex.join(["paperchat", *sys.argv[1:]]),
+            }
+        )
+        report = build_report(results, meta)
+        paths = write_reports(report, _out_dir(out, settings))
+    except PaperchatError as err:
+        raise _fail(str(err)) from err
+    finally:
+        if handle is not None:
+            handle.close()
+    _emit(report, paths, as_json)
+
+
 def register_grounding(eval_app: typer.Typer) -> None:
-    """Add `grounding`, `judge` and `compare` to the `paperchat eval` group."""
+    """Add `grounding`, `rescore`, `judge` and `compare` to the `paperchat eval` group."""
     eval_app.command("grounding")(grounding)
+    eval_app.command("rescore")(rescore)
     eval_app.command("judge")(judge_calibration)
     eval_app.command("compare")(compare)

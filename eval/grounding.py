@@ -9,6 +9,13 @@ Pure functions of (answer, gold question, judge).
 * Faithfulness follows RAGChecker (Ru et al., 2024): the share of the answer's atomic claims
   that the retrieved context supports. Claims are clauses split deterministically (no model).
 * Abstention and retrieval hit/recall are read off the `Answer` directly.
+* Answer relevance needs no judge: the dataset labels every paper that answers a question
+  (`relevant_ids`), so for each answer we count which cited papers are relevant
+  (`citation_relevance`: of all papers cited, the share that answer the question) and whether
+  it cites one at all (`answer_hit`: share of answerable questions whose answer cites a
+  relevant paper; an abstention counts as a miss). `source_precision`/`source_recall` score
+  the papers source selection passed to the model the same way, and `sentences_removed`
+  counts what verification kept from the user.
 
 docs/grounding.md gives the definitions with a worked example.
 """
@@ -131,6 +138,16 @@ class QuestionScore(BaseModel):
     faithfulness: float | None = None
     retrieval_hit: bool | None = None
     retrieval_recall: float | None = None
+    cited_ids: list[str] = Field(default_factory=list, description="Papers the answer cites.")
+    cited_relevant: int = Field(default=0, description="How many of them are relevant.")
+    answer_hit: bool | None = Field(
+        default=None, description="Answerable: the answer cites a relevant paper (abstained: no)."
+    )
+    source_precision: float | None = None
+    source_recall: float | None = None
+    sentences_removed: int = Field(
+        default=0, description="Draft sentences verification dropped or replaced."
+    )
     sentences: list[SentenceVerdict] = Field(default_factory=list)
     claims: list[ClaimVerdict] = Field(default_factory=list)
 
@@ -153,6 +170,29 @@ class Metrics(BaseModel):
     )
     retrieval_hit: float | None = None
     retrieval_recall: float | None = None
+    answer_hit: float | None = Field(
+        default=None,
+        description="Answerable questions: share whose answer cites a relevant paper.",
+    )
+    citation_relevance: float | None = Field(
+        default=None,
+        description="Of every paper cited (pooled over answers), the share that is relevant.",
+    )
+    source_precision: float | None = Field(
+        default=None, description="Answered questions: share of sources shown that are relevant."
+    )
+    source_recall: float | None = Field(
+        default=None, description="Answered questions: share of relevant papers shown as sources."
+    )
+    citations_per_answer: float | None = Field(
+        default=None, description="Papers cited per answered question."
+    )
+    sentences_removed: int = Field(
+        default=0, description="Draft sentences verification dropped or replaced, all answers."
+    )
+    answers_with_removals: int = Field(
+        default=0, description="Answers from which verification removed a sentence."
+    )
     n_sentences: int = 0
     n_citations: int = 0
     n_claims: int = 0
@@ -161,6 +201,10 @@ class Metrics(BaseModel):
 # Which way is better, for comparisons and plots.
 LOWER_IS_BETTER = frozenset({"false_abstention"})
 RATE_METRICS = (
+    "answer_hit",
+    "citation_relevance",
+    "source_precision",
+    "source_recall",
     "citation_recall",
     "citation_precision",
     "faithfulness",
@@ -228,7 +272,7 @@ def _score_claims(sentences: Iterable[str], answer: Answer, judge: Judge) -> lis
 
 
 def _retrieved_ids(answer: Answer) -> list[str]:
-    hits = answer.sources or (answer.nearest if answer.abstained else [])
+    hits = answer.retrieved or answer.sources or (answer.nearest if answer.abstained else [])
     return [h.paper_id for h in hits]
 
 
@@ -242,10 +286,15 @@ def score_answer(
     given, on the sources the model saw (on an abstention: the nearest papers it named).
     """
     score = QuestionScore(answerable=question.answerable, abstained=answer.abstained)
+    score.sentences_removed = sum(e.kind in ("dropped", "replaced") for e in answer.edits)
     if question.relevant_ids:
-        found = set(_retrieved_ids(answer)) & set(question.relevant_ids)
+        relevant = set(question.relevant_ids)
+        found = set(_retrieved_ids(answer)) & relevant
         score.retrieval_hit = bool(found)
-        score.retrieval_recall = len(found) / len(set(question.relevant_ids))
+        score.retrieval_recall = len(found) / len(relevant)
+        _score_relevance(score, answer, relevant)
+    elif question.answerable is False and not answer.abstained:
+        score.cited_ids = [c.paper_id for c in answer.citations]
     if answer.abstained:
         return score
     sentences = split_sentences(answer.text, min_words)
@@ -262,6 +311,20 @@ def score_answer(
     return score
 
 
+def _score_relevance(score: QuestionScore, answer: Answer, relevant: set[str]) -> None:
+    """Relevance of what the answer cites and of the sources it was written from."""
+    score.answer_hit = False
+    if answer.abstained:
+        return
+    score.cited_ids = [c.paper_id for c in answer.citations]
+    score.cited_relevant = sum(pid in relevant for pid in score.cited_ids)
+    score.answer_hit = score.cited_relevant > 0
+    shown = {hit.paper_id for hit in answer.sources}
+    if shown:
+        score.source_precision = len(shown & relevant) / len(shown)
+        score.source_recall = len(shown & relevant) / len(relevant)
+
+
 def _mean(values: Iterable[float | bool | None]) -> float | None:
     present = [float(v) for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -275,6 +338,8 @@ def aggregate(scores: list[QuestionScore]) -> Metrics:
     """
     answerable = [s for s in scores if s.answerable]
     unanswerable = [s for s in scores if not s.answerable]
+    labelled = [s for s in answerable if s.answer_hit is not None and not s.abstained]
+    cited = sum(len(s.cited_ids) for s in labelled)
     return Metrics(
         n_questions=len(scores),
         n_answerable=len(answerable),
@@ -287,6 +352,13 @@ def aggregate(scores: list[QuestionScore]) -> Metrics:
         false_abstention=_mean(s.abstained for s in answerable),
         retrieval_hit=_mean(s.retrieval_hit for s in scores),
         retrieval_recall=_mean(s.retrieval_recall for s in scores),
+        answer_hit=_mean(s.answer_hit for s in answerable),
+        citation_relevance=sum(s.cited_relevant for s in labelled) / cited if cited else None,
+        source_precision=_mean(s.source_precision for s in labelled),
+        source_recall=_mean(s.source_recall for s in labelled),
+        citations_per_answer=_mean(len(s.cited_ids) for s in scores if not s.abstained),
+        sentences_removed=sum(s.sentences_removed for s in scores),
+        answers_with_removals=sum(s.sentences_removed > 0 for s in scores),
         n_sentences=sum(len(s.sentences) for s in scores),
         n_citations=sum(len(v.citations) for s in scores for v in s.sentences),
         n_claims=sum(len(s.claims) for s in scores),

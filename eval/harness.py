@@ -50,6 +50,9 @@ class RunMeta(BaseModel):
 
     created_at: str
     dataset: str
+    split: str | None = Field(
+        default=None, description="tune or heldout when the run used one split of the dataset."
+    )
     dataset_sha256: str = ""
     seed: int = DEFAULT_SEED
     llm: str = Field(default="", description="Answering backend.")
@@ -125,6 +128,18 @@ def run_questions(
         if on_done is not None:
             on_done(result)
     return results
+
+
+def rescore_results(results: list[QuestionResult], judge: Judge) -> list[QuestionResult]:
+    """The same answers scored again with `judge` (failed questions stay failed)."""
+    out = []
+    for result in results:
+        if result.answer is None:
+            out.append(result)
+            continue
+        score = score_answer(result.answer, result.question, judge)
+        out.append(result.model_copy(update={"score": score}))
+    return out
 
 
 def build_report(results: list[QuestionResult], meta: RunMeta) -> RunReport:

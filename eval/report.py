@@ -10,8 +10,8 @@ import json
 import statistics
 from pathlib import Path
 
-from eval.grounding import RATE_METRICS
-from eval.harness import QuestionResult, RunReport
+from eval.grounding import RATE_METRICS, aggregate
+from eval.harness import QuestionResult, RunMeta, RunReport
 from paperchat.errors import InputError
 
 REPORT_JSON = "report.json"
@@ -19,6 +19,10 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
 METRIC_LABELS = {
+    "answer_hit": "Answer cites a relevant paper",
+    "citation_relevance": "Cited papers that are relevant",
+    "source_precision": "Sources shown that are relevant",
+    "source_recall": "Relevant papers shown as sources",
     "citation_recall": "Citation recall",
     "citation_precision": "Citation precision",
     "faithfulness": "Faithfulness (claims)",
@@ -73,6 +77,8 @@ def load_report(path: Path) -> RunReport:
 def _metric_rows(report: RunReport) -> list[str]:
     m = report.metrics
     counts = {
+        "answer_hit": f"{m.n_answerable} answerable",
+        "citation_relevance": f"{fmt(m.citations_per_answer, 2)} citations per answer",
         "citation_recall": f"{m.n_sentences} sentences",
         "citation_precision": f"{m.n_citations} citations",
         "faithfulness": f"{m.n_claims} claims",
@@ -83,17 +89,72 @@ def _metric_rows(report: RunReport) -> list[str]:
     for name in RATE_METRICS:
         value = getattr(m, name)
         rows.append(f"| {METRIC_LABELS[name]} | {fmt(value)} | {counts.get(name, '')} |")
+    rows.append(
+        f"| Sentences removed by verification | {m.sentences_removed} | "
+        f"{m.answers_with_removals} answers |"
+    )
     return rows
+
+
+def breakdown(report: RunReport) -> list[str]:
+    """Relevance and abstention per question kind and wording (when the dataset labels them)."""
+    groups: dict[str, list[QuestionResult]] = {}
+    for r in report.questions:
+        q = r.question
+        if r.score is None or (q.kind is None and q.wording is None):
+            continue
+        if q.answerable:
+            keys = [f"answerable, {q.kind or '?'}", f"answerable, {q.wording or '?'}"]
+        else:
+            keys = [f"out of corpus, {q.kind or '?'}"]
+        for key in keys:
+            groups.setdefault(key, []).append(r)
+    if not groups:
+        return []
+    rows = [
+        "| questions | n | cites a relevant paper | cited papers relevant | citations per answer "
+        "| abstained |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in sorted(groups):
+        m = aggregate([r.score for r in groups[key] if r.score is not None])
+        rows.append(
+            f"| {key} | {m.n_questions} | {fmt(m.answer_hit)} | {fmt(m.citation_relevance)} | "
+            f"{fmt(m.citations_per_answer, 2)} | {m.n_questions - m.n_answered} |"
+        )
+    return rows
+
+
+def judge_notes(meta: RunMeta) -> list[str]:
+    """What a reader must know about who graded whom (see docs/grounding.md)."""
+    notes = []
+    model = str(meta.judge.get("model", ""))
+    if model and model == meta.llm:
+        notes.append(
+            f"The judge is the same model that wrote the answers ({model}): it grades its own "
+            "answers, so citation recall/precision and faithfulness may read high."
+        )
+    if meta.judge.get("name") == "lexical" and meta.settings.get("verify", False):
+        notes.append(
+            "The answers were verified by paperchat's lexical support check "
+            "(rag/answering/support.py) before the lexical judge graded them; both read word "
+            "overlap, numbers and names, so the lexical judge's citation figures on these "
+            "answers are partly true by construction. The relevance metrics use gold labels "
+            "and no judge."
+        )
+    return notes
 
 
 def _question_row(r: QuestionResult) -> str:
     s, a = r.score, r.answer
     if s is None or a is None:
-        return f"| {r.id} | {_cell(r.question.question)} | error: {_cell(r.error or '')} |||||||"
+        return f"| {r.id} | {_cell(r.question.question)} | error: {_cell(r.error or '')} ||||||||||"
     return (
         f"| {r.id} | {_cell(r.question.question)} | {fmt(s.answerable)} | {fmt(s.abstained)} | "
+        f"{fmt(s.answer_hit)} | {s.cited_relevant}/{len(s.cited_ids)} | "
         f"{fmt(s.citation_recall, 2)} | {fmt(s.citation_precision, 2)} | "
-        f"{fmt(s.faithfulness, 2)} | {fmt(s.retrieval_hit)} | {a.timings.total_s:.2f} |"
+        f"{fmt(s.faithfulness, 2)} | {s.sentences_removed} | {fmt(s.retrieval_hit)} | "
+        f"{a.timings.total_s:.2f} |"
     )
 
 
@@ -131,7 +192,8 @@ def render_markdown(report: RunReport) -> str:
         f"# Grounding evaluation, {meta.created_at}",
         "",
         f"- Dataset: `{meta.dataset}` (sha256 {meta.dataset_sha256[:12]}, "
-        f"{report.metrics.n_questions} questions)",
+        f"{report.metrics.n_questions} questions"
+        + (f", split `{meta.split}`)" if meta.split else ")"),
         f"- Answering backend: `{meta.llm}`; judge: {judge}",
         f"- Seed {meta.seed}; sentences under {meta.min_words} words are not scored",
         f"- paperchat {meta.versions.get('paperchat', '?')}, "
@@ -139,7 +201,11 @@ def render_markdown(report: RunReport) -> str:
     ]
     if meta.command:
         lines.append(f"- Command: `{meta.command}`")
+    lines += [f"- **Note:** {note}" for note in judge_notes(meta)]
     lines += ["", "## Metrics", "", *_metric_rows(report), ""]
+    by_kind = breakdown(report)
+    if by_kind:
+        lines += ["## By kind of question", "", *by_kind, ""]
     if times:
         lines.append(
             f"Latency per question: median {statistics.median(times):.2f} s, "
@@ -148,9 +214,9 @@ def render_markdown(report: RunReport) -> str:
     lines += [
         "## Questions",
         "",
-        "| id | question | answerable | abstained | cit. recall | cit. precision | faithful "
-        "| hit | seconds |",
-        "|---|---|---|---|---:|---:|---:|---|---:|",
+        "| id | question | answerable | abstained | cites relevant | relevant/cited "
+        "| cit. recall | cit. precision | faithful | removed | retrieval hit | seconds |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|",
         *(_question_row(r) for r in report.questions),
         "",
     ]

@@ -11,7 +11,7 @@ from html import escape
 
 from eval.grounding import LOWER_IS_BETTER, RATE_METRICS
 from eval.harness import RunReport
-from eval.report import METRIC_LABELS, fmt, latencies
+from eval.report import METRIC_LABELS, fmt, judge_notes, latencies
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
@@ -92,7 +92,8 @@ def histogram_svg(values: list[float], bins: int = 10, width: int = 640, height:
 def _question_table(report: RunReport) -> str:
     head = (
         "<tr><th>id</th><th>question</th><th>answerable</th><th>abstained</th>"
-        "<th>cit. recall</th><th>cit. precision</th><th>faithful</th><th>hit</th>"
+        "<th>cites relevant</th><th>relevant/cited</th><th>removed</th><th>cit. recall</th>"
+        "<th>cit. precision</th><th>faithful</th><th>hit</th>"
         "<th>seconds</th></tr>"
     )
     rows = [head]
@@ -101,12 +102,15 @@ def _question_table(report: RunReport) -> str:
         if s is None or a is None:
             rows.append(
                 f"<tr><td>{escape(r.id)}</td><td>{escape(r.question.question)}</td>"
-                f'<td colspan="7" class="bad">error: {escape(r.error or "")}</td></tr>'
+                f'<td colspan="10" class="bad">error: {escape(r.error or "")}</td></tr>'
             )
             continue
         cells = [
             fmt(s.answerable),
             fmt(s.abstained),
+            fmt(s.answer_hit),
+            f"{s.cited_relevant}/{len(s.cited_ids)}",
+            str(s.sentences_removed),
             fmt(s.citation_recall, 2),
             fmt(s.citation_precision, 2),
             fmt(s.faithfulness, 2),
@@ -135,8 +139,11 @@ def render_html(report: RunReport) -> str:
         f"<h1>Grounding evaluation, {escape(meta.created_at)}</h1>"
         f"<p>Dataset <code>{escape(meta.dataset)}</code> ({report.metrics.n_questions} "
         f"questions); backend <code>{escape(meta.llm)}</code>; judge {escape(judge)}; "
-        f"seed {meta.seed}.</p>"
-        "<h2>Metrics</h2>"
+        f"seed {meta.seed}"
+        + (f"; split <code>{escape(meta.split)}</code>" if meta.split else "")
+        + ".</p>"
+        + "".join(f"<p><b>Note:</b> {escape(note)}</p>" for note in judge_notes(meta))
+        + "<h2>Metrics</h2>"
         + metric_bars_svg(values)
         + "<h2>Latency</h2>"
         + histogram_svg(times)

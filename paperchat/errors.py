@@ -44,7 +44,12 @@ class LLMUnavailable(PaperchatError):
         message: What failed and what to do.
         detail: What the server said (its error body, the end of its log), already redacted;
             part of `str(err)` for the operator, left out of `public`.
+
+    `fallback` names the backend a front end can offer instead (set by the failing backend;
+    None when there is nothing to offer).
     """
+
+    fallback: str | None = None
 
     def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)

@@ -113,8 +113,67 @@ class Settings(BaseSettings):
     evidence_token_budget: int = Field(
         default=250,
         ge=50,
-        description="Prompt tokens spent on evidence sentences (the local model reads ~40 "
-        "tokens/s on 2 CPU cores).",
+        description="Most prompt tokens spent on evidence sentences (the local model reads "
+        "~80 tokens/s on 2 CPU cores).",
+    )
+    evidence_tokens_per_source: int = Field(
+        default=100,
+        ge=20,
+        description="Evidence tokens per selected source, up to evidence_token_budget: one "
+        "source gets a short prompt, so the first token comes sooner.",
+    )
+    select_max_sources: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Most retrieved papers passed to the model as sources (source selection).",
+    )
+    select_min_relative_similarity: float = Field(
+        default=0.85,
+        ge=0.0,
+        le=1.0,
+        description="Source selection: keep a paper whose dense similarity is at least this "
+        "share of the best paper's (docs/answering.md has the calibration).",
+    )
+    select_min_coverage_with_similarity: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Source selection: a paper kept for its similarity must still hold at "
+        "least this weighted share of the question's words.",
+    )
+    select_min_coverage: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Source selection: keep a paper whose title and abstract hold at least "
+        "this weighted share of the question's words.",
+    )
+    verify: bool = Field(
+        default=True,
+        description="Check every answer sentence against the abstract it cites; re-cite, "
+        "replace or drop what the abstract does not say.",
+    )
+    verify_min_token_recall: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="Verification: share of a sentence's content words its cited abstract "
+        "must hold (its numbers, names, negations and directions must agree too).",
+    )
+    verify_min_bigram_recall: float = Field(
+        default=0.15,
+        ge=0.0,
+        le=1.0,
+        description="Verification: share of a sentence's adjacent content-word pairs its "
+        "cited abstract must hold as pairs.",
+    )
+    verify_partial_coverage: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="Verification: a sentence its source does not support is replaced by the "
+        "source sentence holding at least this share of its content words (else dropped).",
     )
     abstain_threshold: float = Field(
         default=0.34,

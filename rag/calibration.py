@@ -63,7 +63,7 @@ def best_similarities(
 
     The similarity is 0.0 when dense search saw none of the retrieved papers.
     """
-    from rag.answer import best_similarity, lexical_coverage
+    from rag.answering.pipeline import best_similarity, lexical_coverage
 
     out = []
     for question in questions:

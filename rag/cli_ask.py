@@ -7,42 +7,36 @@ Heavy libraries (torch, chromadb, the model server) are loaded inside the comman
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from paperchat.errors import LLMUnavailable, PaperchatError
 from paperchat.limits import check_question
+from rag.answering.backends import backends
 
 if TYPE_CHECKING:
+    from rag.answering.response import AnswerStream
     from rag.assistant import Assistant
     from rag.types import Answer
 
 NEAREST_SHOWN = 3
 """Nearest papers listed under an abstention."""
 
-_EXTRACTIVE_HINT = "Run with --llm extractive for an answer that needs no model."
-
-
-class Backend(StrEnum):
-    """Answering backends the --llm option accepts."""
-
-    local = "local"
-    tiny = "tiny"
-    openai = "openai"
-    extractive = "extractive"
-
+Backend = StrEnum("Backend", {info.name: info.name for info in backends()})  # type: ignore[misc]
+"""Answering backends the --llm option accepts: the registry's names."""
 
 LLMOption = Annotated[
     Backend | None,
     typer.Option(
         "--llm",
-        help="Answering backend (default PAPERCHAT_LLM, else local): local (Qwen2.5-Coder-1.5B, "
-        "offline), tiny (SmolLM2-135M, fast but weak), openai (OPENAI_API_KEY or "
-        "PAPERCHAT_LLM_BASE_URL), extractive (no model: quotes the best sentences).",
+        help="Answering backend (default PAPERCHAT_LLM, else local): "
+        + "; ".join(f"{info.name} ({info.description})" for info in backends())
+        + ".",
         show_default=False,
     ),
 ]
@@ -61,7 +55,13 @@ def register_ask(app: typer.Typer) -> None:
 
 
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in quotes.", show_default=False)],
+    question: Annotated[
+        str,
+        typer.Argument(
+            help="The question, in quotes; - reads one question per line from stdin.",
+            show_default=False,
+        ),
+    ],
     llm: LLMOption = None,
     k: KOption = None,
     year_from: YearFrom = None,
@@ -70,9 +70,11 @@ def ask(
         bool, typer.Option("--json", help="Print the Answer as JSON (citations, usage, timings).")
     ] = False,
 ) -> None:
-    """Answer a question from the stored abstracts, citing the papers each sentence comes from.
+    r"""Answer a question from the stored abstracts, citing the papers each sentence comes from.
 
-    When the corpus does not answer it, says so and lists the nearest papers.
+    When the corpus does not answer it, says so and lists the nearest papers. Every sentence is
+    checked against the abstract it cites; sentences no abstract says are removed, and a note
+    under the answer lists them.
 
     Usage examples:
 
@@ -82,15 +84,39 @@ def ask(
 
       paperchat ask "What is SOUL?" --json
 
+      printf 'What is SOUL?\nWhat is DEFT?\n' | paperchat ask - > answers.jsonl
+
+    With `-` the model is loaded once and each line of stdin gets one JSON answer on one line
+    of stdout (a failed question gets {"question": ..., "error": ...} and the batch goes on).
+
     Exit status: 0 answered or abstained, 1 error (message on stderr), 2 usage.
     """
     with _errors_exit(), _assistant(llm) as assistant:
+        if question == "-":
+            _batch(assistant, sys.stdin, k=k, year_from=year_from, year_to=year_to)
+            return
         question = check_question(question, assistant.settings)
-        stream = assistant.stream(question, k=k, year_from=year_from, year_to=year_to)
+        response = assistant.stream(question, k=k, year_from=year_from, year_to=year_to)
         if as_json:
-            typer.echo(_final(stream).model_dump_json(indent=2))
+            typer.echo(response.answer.model_dump_json(indent=2))
         else:
-            _render(stream, live=sys.stdout.isatty())
+            _render(response, live=sys.stdout.isatty())
+
+
+def _batch(assistant: Assistant, lines: TextIO, **options: int | None) -> None:
+    """One JSON answer per question line (blank lines skipped), flushed as each is ready."""
+    for line in lines:
+        question = line.strip()
+        if not question:
+            continue
+        try:
+            question = check_question(question, assistant.settings)
+            answer = assistant.ask(question, **options)  # type: ignore[arg-type]
+        except PaperchatError as err:
+            typer.echo(json.dumps({"question": question, "error": _message(err)}))
+        else:
+            typer.echo(answer.model_dump_json())
+        sys.stdout.flush()
 
 
 def chat(
@@ -157,8 +183,9 @@ def _errors_exit() -> Iterator[None]:
 
 def _message(err: PaperchatError) -> str:
     message = str(err).strip()
-    if isinstance(err, LLMUnavailable) and "extractive" not in message:
-        message = f"{message} {_EXTRACTIVE_HINT}"
+    fallback = err.fallback if isinstance(err, LLMUnavailable) else None
+    if fallback and f"--llm {fallback}" not in message:
+        message = f"{message} Run with --llm {fallback} for an answer that needs no model."
     return message
 
 
@@ -175,33 +202,25 @@ def _assistant(llm: Backend | None) -> Iterator[Assistant]:
         assistant.close()
 
 
-def _final(stream: Iterable[str | Answer]) -> Answer:
-    from rag.assistant import last_answer
-
-    return last_answer(stream)
-
-
-def _render(stream: Iterable[str | Answer], live: bool) -> None:
+def _render(response: AnswerStream, live: bool) -> None:
     """Print the answer (as it streams when `live`), then references or nearest papers.
 
-    When the final text differs from what streamed (an abstention, or citations added to
-    sentences that restate a source), the final text is printed below the streamed one.
+    When the final text is not what streamed (an abstention replaced it), the final text is
+    printed below the streamed one.
     """
-    from rag.types import Answer
-
-    streamed = ""
-    for item in stream:
-        if isinstance(item, Answer):
-            if streamed and item.text != streamed.strip():
-                typer.echo("\n")
-                typer.echo(item.text, nl=False)
-            elif not streamed:
-                typer.echo(item.text, nl=False)
-            typer.echo("")
-            _references(item)
-        elif live:
-            typer.echo(item, nl=False)
-            streamed += item
+    shown = False
+    if live:
+        for piece in response:
+            typer.echo(piece, nl=False)
+            shown = True
+    answer = response.answer
+    if not shown:
+        typer.echo(answer.text, nl=False)
+    elif response.replaced:
+        typer.echo("\n")
+        typer.echo(answer.text, nl=False)
+    typer.echo("")
+    _references(answer)
 
 
 def _references(answer: Answer) -> None:
@@ -220,6 +239,22 @@ def _references(answer: Answer) -> None:
         count = len(answer.uncited_sentences)
         typer.echo(f"\nNote: {count} sentence{'s' if count > 1 else ''} of this answer cite "
                    "no source.")  # fmt: skip
+    _removed(answer)
+
+
+def _removed(answer: Answer) -> None:
+    removed = [e for e in answer.edits if e.kind in ("dropped", "replaced")]
+    if not removed:
+        return
+    count = len(removed)
+    typer.echo(
+        f"\nVerification removed {count} sentence{'s' if count > 1 else ''} that the cited "
+        "abstracts do not say:"
+    )
+    for edit in removed:
+        typer.echo(f"  - {edit.original} ({edit.reason})")
+    if answer.quoted:
+        typer.echo("The answer above quotes the papers' own sentences instead.")
 
 
 def _describe(title: str, year: int | None, url: str | None) -> str:

@@ -148,3 +148,28 @@ def key_words(text: str) -> list[str]:
         seen.add(lowered)
         words.append(word)
     return words
+
+
+_FIRST_PERSON = {
+    "we": "the authors",
+    "our": "their",
+    "ours": "theirs",
+    "us": "them",
+    "ourselves": "themselves",
+}
+_FIRST_PERSON_WORD = re.compile(r"\b(We|we|Our|our|Ours|ours|us|ourselves)\b")
+
+
+def third_person(text: str) -> str:
+    """Report an abstract's first person in the third: "We propose" -> "The authors propose".
+
+    Answer sentences speak about papers; an abstract's "we"/"our" copied into them would read
+    as the assistant's own work. Upper-case "US" (the country) is left alone.
+    """
+
+    def _swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        plain = _FIRST_PERSON[word.lower()]
+        return plain[0].upper() + plain[1:] if word[0].isupper() else plain
+
+    return _FIRST_PERSON_WORD.sub(_swap, text)

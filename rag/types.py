@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -44,6 +46,33 @@ class Citation(BaseModel):
     authors: list[str] = Field(default_factory=list, description="Author names when known.")
     author_count: int | None = Field(default=None, description="Number of authors when known.")
     snippet: str = Field(description="The evidence text from this paper that the model was shown.")
+    supporting: list[str] = Field(
+        default_factory=list,
+        description="The abstract's sentences that verification found backing the answer "
+        "sentences citing this paper (for highlighting).",
+    )
+
+
+EditKind = Literal["dropped", "replaced", "recited", "attributed", "uncited_source"]
+
+
+class Edit(BaseModel):
+    """What verification changed in one sentence of the model's draft (rag.answering.verify)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EditKind = Field(
+        description="dropped (not shown), replaced (by its source's own sentence), recited "
+        "(cited to the source that says it), attributed (an uncited sentence got its source), "
+        "uncited_source (a cited paper that does not say it lost its marker)."
+    )
+    original: str = Field(description="The sentence as the model wrote it, markers removed.")
+    result: str | None = Field(default=None, description="What is shown instead; None: dropped.")
+    cited: list[str] = Field(default_factory=list, description="Paper ids the model cited.")
+    now_cited: list[str] = Field(
+        default_factory=list, description="Paper ids cited after verification."
+    )
+    reason: str = Field(description="Why, in words a reader understands.")
 
 
 class Usage(BaseModel):
@@ -57,7 +86,12 @@ class Timings(BaseModel):
     """Wall-clock seconds of the stages of one answer."""
 
     retrieve_s: float = 0.0
-    first_token_s: float | None = None
+    first_token_s: float | None = Field(
+        default=None, description="To the model's first token (or the extractive text)."
+    )
+    first_text_s: float | None = Field(
+        default=None, description="To the first verified sentence the user sees."
+    )
     total_s: float = 0.0
 
 
@@ -74,7 +108,13 @@ class Answer(BaseModel):
         default_factory=list, description="On abstention: the closest papers found."
     )
     sources: list[Hit] = Field(
-        default_factory=list, description="Every paper given to the model as a source."
+        default_factory=list,
+        description="The papers source selection passed to the model (or the extractive "
+        "answer), in prompt order.",
+    )
+    retrieved: list[Hit] = Field(
+        default_factory=list,
+        description="Every paper retrieval returned, best first; `sources` is chosen from them.",
     )
     uncited_sentences: list[str] = Field(
         default_factory=list, description="Answer sentences that carry no citation."
@@ -82,6 +122,25 @@ class Answer(BaseModel):
     dropped_markers: int = Field(
         default=0, description="[n] markers that pointed to no source and were removed."
     )
+    edits: list[Edit] = Field(
+        default_factory=list,
+        description="What verification changed, in answer order (dropped sentences included).",
+    )
+    quoted: bool = Field(
+        default=False,
+        description="Verification dropped every sentence the model wrote (none invented a "
+        "number or name), so the answer quotes the chosen papers' own sentences instead.",
+    )
+    draft: str = Field(
+        default="",
+        description="The backend's reply as written, before parsing and verification (numbered "
+        "as the prompt numbered the sources; empty when no backend was asked).",
+    )
     backend: str = Field(default="", description="LLM backend that wrote the answer.")
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)
+
+    @property
+    def removed_sentences(self) -> list[str]:
+        """Sentences the model wrote that verification did not show."""
+        return [e.original for e in self.edits if e.kind in ("dropped", "replaced")]

@@ -7,8 +7,10 @@ from typer.testing import CliRunner
 
 from paperchat.cli import app
 from paperchat.settings import Settings
+from rag.answering.response import AnswerStream
+from rag.assistant import Assistant
 from rag.cli_ask import _render
-from rag.types import Answer, Citation
+from rag.types import Answer, Citation, Edit
 
 
 @pytest.fixture
@@ -69,14 +71,50 @@ def _answer(text: str, **extra) -> Answer:
 
 
 def test_live_render_streams_then_lists_references(capsys):
-    _render(iter(["SOUL unlearns", " data [1].", _answer("SOUL unlearns data [1].")]), live=True)
+    events = iter(["SOUL unlearns", " data [1].", _answer("SOUL unlearns data [1].")])
+    _render(AnswerStream(events), live=True)
     out = capsys.readouterr().out
     assert out.count("SOUL unlearns data [1].") == 1
     assert "[1] SOUL paper (2024)" in out
 
 
-def test_live_render_prints_the_final_text_when_citations_were_added(capsys):
-    final = _answer("SOUL unlearns data [1].")
-    _render(iter(["SOUL unlearns data.", final]), live=True)
+def test_live_render_prints_the_abstention_that_replaced_the_streamed_text(capsys):
+    refusal = Answer(
+        question="q", standalone_question="q", text="The corpus does not say.", abstained=True
+    )
+    _render(AnswerStream(iter(["SOUL unlearns data [1].", refusal])), live=True)
     out = capsys.readouterr().out
-    assert out.index("SOUL unlearns data.") < out.index("SOUL unlearns data [1].")
+    assert out.index("SOUL unlearns data [1].") < out.index("The corpus does not say.")
+
+
+def test_render_lists_the_sentences_verification_removed(capsys):
+    edit = Edit(
+        kind="dropped",
+        original="It was used in the Milgram experiment.",
+        cited=["p:1"],
+        reason="its cited abstract does not say it",
+    )
+    final = _answer("SOUL unlearns data [1].", edits=[edit])
+    _render(AnswerStream(iter(["SOUL unlearns data [1].", final])), live=False)
+    out = capsys.readouterr().out
+    assert "Verification removed 1 sentence" in out
+    assert "It was used in the Milgram experiment. (its cited abstract does not say it)" in out
+
+
+def test_ask_dash_answers_one_json_line_per_question_with_one_assistant(cli_env, monkeypatch):
+    built: list[str] = []
+    real_from_settings = Assistant.from_settings.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, settings=None):
+        built.append(settings.llm)
+        return real_from_settings(cls, settings)
+
+    monkeypatch.setattr(Assistant, "from_settings", classmethod(counting))
+    stdin = "What is SOUL?\n\nWho won the 2018 World Cup?\n"
+    result = CliRunner().invoke(app, ["ask", "-", "--llm", "extractive"], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [a["question"] for a in lines] == ["What is SOUL?", "Who won the 2018 World Cup?"]
+    assert lines[0]["abstained"] is False and lines[0]["citations"]
+    assert lines[1]["abstained"] is True
+    assert built == ["extractive"]

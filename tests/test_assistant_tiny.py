@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from paperchat.settings import Settings
-from rag import Answer, Assistant
-from rag.citations import MARKER
-from rag.llm import build_llm
+from rag import Assistant
+from rag.answering.backends import build_backend
 from tests.answering_fakes import PLANTED, SOUL, FakeRetriever
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,7 @@ def tiny_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assista
         abstain_threshold=0.34,
     )
     retriever = FakeRetriever([PLANTED, SOUL])
-    with Assistant(retriever, build_llm(settings), settings) as assistant:
+    with Assistant(retriever, build_backend(settings), settings) as assistant:
         yield assistant
 
 
@@ -38,17 +37,12 @@ def test_planted_instruction_does_not_take_over_the_real_model(tiny_assistant: A
     assert answer.backend.startswith("tiny:")
 
 
-def test_real_model_stream_yields_deltas_then_one_answer_with_usage(tiny_assistant: Assistant):
-    items = list(tiny_assistant.stream("What is SOUL?"))
-    final = items[-1]
-    assert isinstance(final, Answer)
-    assert sum(isinstance(item, Answer) for item in items) == 1
+def test_real_model_stream_is_the_final_text_unless_an_abstention_replaced_it(
+    tiny_assistant: Assistant,
+):
+    response = tiny_assistant.stream("What is SOUL?")
+    streamed = "".join(response)
+    final = response.answer
     assert final.usage.prompt_tokens > 50
     assert final.timings.first_token_s is not None
-    if not final.abstained:  # the final text may add markers the stream lacked, nothing else
-        streamed = "".join(i for i in items if isinstance(i, str))
-        assert _words(streamed) == _words(final.text)
-
-
-def _words(text: str) -> list[str]:
-    return MARKER.sub(" ", text).replace(" .", ".").split()
+    assert streamed == final.text or (final.abstained and response.replaced)

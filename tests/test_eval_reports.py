@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from eval.compare import compare_runs, render_comparison
-from eval.harness import RunMeta, RunReport, build_report, run_questions
+from eval.grounding import RATE_METRICS
+from eval.harness import RunMeta, RunReport, build_report, rescore_results, run_questions
 from eval.judges import LexicalJudge
 from eval.questions import EvalQuestion, load_questions
-from eval.report import load_report, write_reports
+from eval.report import breakdown, load_report, write_reports
 from eval.report_html import histogram_svg, metric_bars_svg
 from paperchat.cli import app
 from paperchat.errors import InputError
@@ -74,7 +75,7 @@ def test_markdown_report_shows_metrics_questions_and_unsupported_sentences(tmp_p
 def test_html_report_has_a_bar_per_metric_and_a_latency_histogram(tmp_path: Path) -> None:
     html = write_reports(make_run(baseline_answers()), tmp_path)["html"].read_text()
     assert html.count("<svg") == 2
-    assert len(re.findall(r'<rect class="bar"', html)) == 7  # every metric has a value here
+    assert len(re.findall(r'<rect class="bar"', html)) == len(RATE_METRICS)  # all have values
     assert len(re.findall(r'<rect class="bin"', html)) == 10
     assert "http" not in html.split("<body>")[0]  # no external resources
 
@@ -169,3 +170,31 @@ def test_grounding_command_explains_bad_options_before_loading_anything(
     assert result.exit_code == 1
     assert message in result.output
     assert not (tmp_path / "data").exists()
+
+
+def test_report_breaks_relevance_down_by_kind_and_wording_when_labelled() -> None:
+    labelled = [
+        q.model_copy(update={"wording": "lexical"} if q.answerable else {"kind": "off_topic"})
+        for q in QUESTIONS
+    ]
+    results = run_questions(ScriptedAssistant(baseline_answers()), LexicalJudge(), labelled)
+    report = build_report(results, RunMeta(created_at="t", dataset="d.jsonl", llm="scripted"))
+    rows = breakdown(report)
+    answerable = sum(q.answerable for q in QUESTIONS)
+    assert any(r.startswith(f"| answerable, lexical | {answerable} |") for r in rows)
+    assert any(r.startswith("| out of corpus, off_topic | 1 |") for r in rows)
+    assert breakdown(make_run(baseline_answers())) == []  # unlabelled questions: no breakdown
+
+
+def test_rescoring_keeps_the_answers_and_applies_the_new_judge() -> None:
+    class Rejects(LexicalJudge):
+        name = "rejects"
+
+        def supports(self, claim: str, evidence: str) -> bool:
+            return False
+
+    run = make_run(baseline_answers())
+    again = rescore_results(run.questions, Rejects())
+    assert [r.answer for r in again] == [r.answer for r in run.questions]
+    answered = [r.score for r in again if r.score and not r.score.abstained]
+    assert answered and all(s.citation_recall == 0.0 for s in answered)

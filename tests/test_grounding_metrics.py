@@ -201,3 +201,50 @@ def test_aggregate_of_nothing_applicable_is_none_not_zero() -> None:
     metrics = aggregate([])
     assert metrics.citation_recall is None
     assert metrics.abstention_accuracy is None
+
+
+# -- answer relevance (gold labels, no judge) --------------------------------------------------
+
+
+def _relevance_answer(cited: list[str], sources: list[str], removed: int = 0) -> Answer:
+    from rag.types import Edit
+
+    return Answer(
+        question="q",
+        standalone_question="q",
+        text=" ".join(f"Alpha reports F1 [{i}]." for i in range(1, len(cited) + 1)),
+        citations=[cite(i, pid) for i, pid in enumerate(cited, start=1)],
+        sources=[hit(pid, "Alpha reports F1.") for pid in sources],
+        edits=[Edit(kind="dropped", original="x", reason="r") for _ in range(removed)],
+    )
+
+
+def test_relevance_counts_cited_papers_that_answer_and_sources_shown():
+    question = EvalQuestion(question="q", relevant_ids=["a", "b"])
+    score = score_answer(_relevance_answer(["a", "c"], ["a", "c", "d"], 2), question, FactJudge())
+    assert score.answer_hit is True
+    assert (score.cited_relevant, score.cited_ids) == (1, ["a", "c"])
+    assert score.source_precision == pytest.approx(1 / 3)
+    assert score.source_recall == pytest.approx(1 / 2)
+    assert score.sentences_removed == 2
+
+
+def test_an_answer_citing_no_relevant_paper_misses_and_an_abstention_misses_too():
+    question = EvalQuestion(question="q", relevant_ids=["a"])
+    miss = score_answer(_relevance_answer(["c"], ["c"]), question, FactJudge())
+    refused = Answer(question="q", standalone_question="q", text="no", abstained=True)
+    abstained = score_answer(refused, question, FactJudge())
+    assert miss.answer_hit is False and abstained.answer_hit is False
+    metrics = aggregate([miss, abstained])
+    assert metrics.answer_hit == 0.0
+    assert metrics.citation_relevance == 0.0  # the one cited paper is not relevant
+
+
+def test_citation_relevance_pools_every_cited_paper_over_answers():
+    question = EvalQuestion(question="q", relevant_ids=["a"])
+    one = score_answer(_relevance_answer(["a"], ["a"]), question, FactJudge())
+    three = score_answer(_relevance_answer(["a", "c", "d"], ["a", "c", "d"]), question, FactJudge())
+    metrics = aggregate([one, three])
+    assert metrics.citation_relevance == pytest.approx(2 / 4)
+    assert metrics.answer_hit == 1.0
+    assert metrics.citations_per_answer == pytest.approx(2.0)

@@ -75,14 +75,14 @@ def test_unreachable_llm_shows_a_message_and_offers_the_extractive_answer(
 
     failed = run(controller, "How are concepts erased?", state)[-1]
 
-    assert failed.offer_extractive
+    assert failed.offer_fallback
     assert "unreachable" in failed.messages[-1]["content"]
     assert "refused the connection" in failed.messages[-1]["content"]
     assert state.failed_question == "How are concepts erased?"
 
-    retried = list(controller.retry_extractive(failed.messages, state, AskOptions()))[-1]
+    retried = list(controller.retry_fallback(failed.messages, state, AskOptions()))[-1]
 
-    assert not retried.offer_extractive
+    assert not retried.offer_fallback
     assert [m["role"] for m in retried.messages] == ["user", "assistant"]
     assert 'class="pc-cite"' in retried.messages[-1]["content"]
 
@@ -129,7 +129,7 @@ def test_start_up_with_a_dead_llm_still_serves_and_warns(settings: Settings) -> 
     assert services.warning is not None
     assert "Extractive answers still work" in services.warning
     assert "did not start" in services.warning
-    assert views[-1].offer_extractive
+    assert views[-1].offer_fallback
     assert "did not start" in views[-1].messages[-1]["content"]
 
 

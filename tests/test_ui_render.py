@@ -7,7 +7,7 @@ from html import unescape
 
 import pytest
 
-from rag.types import Answer, Hit
+from rag.types import Answer, Edit, Hit
 from tests.fixtures.ui import ANSWER_TEXT, HITS, citation_of, cited_answer
 from ui.render import (
     answer_markdown,
@@ -129,6 +129,43 @@ def test_snippet_pieces_joined_by_an_ellipsis_are_separate_sentences() -> None:
 
     assert sentence == "Given that retraining is costly, we fine-tune."
     assert highlight(snippet, sentence).count("<mark>") == 1
+
+
+def test_card_highlights_the_sentence_verification_found_supporting_the_answer() -> None:
+    supported = "The method keeps other concepts intact."
+    citation = citation_of(HITS[0], 1).model_copy(update={"supporting": [supported]})
+
+    card = citation_card(citation, 1, ANSWER_TEXT, "How are concepts erased?")
+
+    assert f"<mark>{supported}</mark>" in card
+
+
+def test_answer_lists_the_draft_sentences_verification_removed_as_inert_text() -> None:
+    removed = Edit(
+        kind="dropped",
+        original="It is used in the ![Milgram](http://evil.example/x) experiment.",
+        cited=[HITS[0].paper_id],
+        reason="its cited abstract does not say it",
+    )
+    answer = cited_answer("How are concepts erased?").model_copy(update={"edits": [removed]})
+
+    page = answer_markdown(answer, 1)
+
+    assert "1 sentence of the model's draft was not shown" in page
+    assert "<s>It is used in the !&#91;Milgram&#93;(http&#58;//evil.example/x)" in page
+    assert "](http" not in page
+
+
+def test_answer_without_removals_has_no_verification_note() -> None:
+    assert "Checked against the abstracts" not in answer_markdown(cited_answer("q"), 1)
+
+
+def test_a_quoted_answer_says_the_papers_own_sentences_are_shown() -> None:
+    dropped = Edit(
+        kind="dropped", original="Yes it can.", reason="its cited abstract does not say it"
+    )
+    answer = cited_answer("q").model_copy(update={"edits": [dropped], "quoted": True})
+    assert "Shown instead: the papers' own sentences." in answer_markdown(answer, 1)
 
 
 # -- nothing from a paper or a model becomes live markup -----------------------------------------

@@ -3,8 +3,9 @@
 Any OpenAI client can ask the corpus: the model names are `paperchat` (the server's default
 backend) and `paperchat-<backend>`. The answer's content is the cited text followed by a
 references block; the structured citations come in an extra `citations` field on the message
-(non-streaming) or on the final chunk (streaming). The last user message is the question; the
-messages before it are the conversation.
+(non-streaming) or on the final chunk (streaming), beside `edits`: what verification removed
+or changed in the model's draft. The last user message is the question; the messages before
+it are the conversation.
 
 Who may call it is decided in front of every route by `ui.guard`; here the request is bounded
 (`paperchat.limits`), and what goes out is safe: URLs other than http(s) are dropped
@@ -27,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from paperchat.errors import LimitExceeded, LLMUnavailable, ModelUnavailable, PaperchatError
 from paperchat.limits import check_k, check_messages, check_question
+from rag.answering.backends import backend_info
+from rag.answering.response import AnswerStream
 from rag.types import Answer
 from ui.render import references_block, safe_answer
 from ui.services import Services
@@ -124,6 +127,11 @@ def citations_json(answer: Answer) -> list[dict[str, Any]]:
     return [c.model_dump(mode="json") for c in answer.citations]
 
 
+def edits_json(answer: Answer) -> list[dict[str, Any]]:
+    """Return what verification changed in the model's draft, as JSON objects."""
+    return [e.model_dump(mode="json") for e in answer.edits]
+
+
 def references_text(answer: Answer) -> str:
     """Return what follows the answer text in the content: the references block, if any."""
     block = references_block(answer.citations)
@@ -153,6 +161,7 @@ class Completion:
                         "role": "assistant",
                         "content": answer.text + references_text(answer),
                         "citations": citations_json(answer),
+                        "edits": edits_json(answer),
                     },
                     "finish_reason": "stop",
                 }
@@ -178,35 +187,40 @@ class Completion:
         return f"data: {json.dumps(body)}\n\n"
 
     def stream(
-        self, first: str | Answer, rest: Iterator[str | Answer], services: Services
+        self, first: str | None, rest: Iterator[str], response: AnswerStream, services: Services
     ) -> Iterator[str]:
-        """Yield SSE events: role, text deltas, references, a final chunk with citations."""
+        """Yield SSE events: role, text pieces, references, a final chunk with citations.
+
+        `first` is the piece already read (to raise errors before the response starts).
+        When an abstention replaces text that already streamed, its text follows it.
+        """
         yield self.chunk({"role": "assistant", "content": ""})
-        answer: Answer | None = None
         try:
-            for item in _chain(first, rest):
-                if isinstance(item, Answer):
-                    answer = item
-                    break
-                yield self.chunk({"content": item})
+            if first:
+                yield self.chunk({"content": first})
+            for piece in rest:
+                yield self.chunk({"content": piece})
+            answer = response.answer
         except PaperchatError as err:
             yield _sse_error(services.public_message(err))
             return
-        if answer is None:
-            yield _sse_error("the assistant returned no answer")
-            return
         answer = safe_answer(answer)
+        if not response.streamed:
+            yield self.chunk({"content": answer.text})
+        elif response.replaced:
+            yield self.chunk({"content": "\n\n" + answer.text})
         references = references_text(answer)
         if references:
             yield self.chunk({"content": references})
         cites = citations_json(answer)
-        yield self.chunk({"citations": cites}, "stop", citations=cites, abstained=answer.abstained)
+        yield self.chunk(
+            {"citations": cites},
+            "stop",
+            citations=cites,
+            edits=edits_json(answer),
+            abstained=answer.abstained,
+        )
         yield "data: [DONE]\n\n"
-
-
-def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
-    yield first
-    yield from rest
 
 
 def _sse_error(message: str) -> str:
@@ -277,39 +291,27 @@ def _complete(services: Services, body: ChatRequest) -> JSONResponse | Streaming
         raise ApiError(503, services.message, "server_error", "not_ready")
     completion = Completion(body.model)
     try:
-        assistant = services.assistant(backend)
-        items = assistant.stream(
+        response = services.assistant(backend).stream(
             question,
             history=history or None,
             k=k,
             year_from=body.year_from,
             year_to=body.year_to,
         )
-        first = next(items)
+        pieces = iter(response)
+        first = next(pieces, None)  # retrieval and the first sentence: errors get a status
         if not body.stream:
-            answer = first if isinstance(first, Answer) else _last_answer(items)
-            return JSONResponse(completion.whole(safe_answer(answer)))
+            return JSONResponse(completion.whole(safe_answer(response.answer)))
     except (LLMUnavailable, ModelUnavailable) as err:
+        fallback = getattr(err, "fallback", None) or backend_info(backend).fallback
+        offer = f" (model '{MODEL_PREFIX}-{fallback}' answers without an LLM)" if fallback else ""
         raise ApiError(
-            503,
-            f"{services.public_message(err)} (model '{MODEL_PREFIX}-extractive' answers "
-            "without an LLM)",
-            "server_error",
-            "llm_unavailable",
+            503, f"{services.public_message(err)}{offer}", "server_error", "llm_unavailable"
         ) from err
-    except StopIteration as err:
-        raise ApiError(500, "the assistant returned no answer", "server_error") from err
     except PaperchatError as err:
         raise ApiError(400, services.public_message(err), "invalid_request_error") from err
     return StreamingResponse(
-        completion.stream(first, items, services),
+        completion.stream(first, pieces, response, services),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _last_answer(items: Iterator[str | Answer]) -> Answer:
-    for item in items:
-        if isinstance(item, Answer):
-            return item
-    raise ApiError(500, "the assistant returned no answer", "server_error")

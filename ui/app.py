@@ -165,7 +165,7 @@ def build_app(services: Services) -> gr.Blocks:
                     view.messages,
                     view.sources_html,
                     view.state,
-                    gr.update(visible=view.offer_extractive),
+                    gr.update(visible=view.offer_fallback),
                 )
 
         def on_example(
@@ -185,14 +185,15 @@ def build_app(services: Services) -> gr.Blocks:
             request: gr.Request, messages: list[dict[str, Any]], st: ChatState, *controls: Any
         ) -> Iterator[tuple[Any, ...]]:
             options = make_options(*controls)
-            chunks = controller.retry_extractive(messages, st, options)
+            fallback = st.fallback or options.backend
+            chunks = controller.retry_fallback(messages, st, options)
             for view in turns.guard(_session(request), chunks):
                 yield (
                     view.messages,
                     view.sources_html,
                     view.state,
                     gr.update(visible=False),
-                    "extractive",
+                    fallback,
                 )
 
         def on_new_chat(request: gr.Request) -> tuple[Any, ...]:

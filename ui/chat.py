@@ -14,7 +14,7 @@ from typing import Any
 
 from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
 from paperchat.limits import check_k, check_messages, check_question
-from rag.types import Answer
+from rag.answering.backends import backend_info
 from ui.render import EMPTY_SOURCES, answer_markdown, inert, sources_panel, turn_sources
 from ui.services import Services
 
@@ -37,12 +37,14 @@ class ChatState:
             follow-up questions.
         sections: HTML of the sources of each answered question, oldest first.
         failed_question: The question whose answer failed because the LLM was unreachable
-            (offered again with the extractive backend).
+            (offered again with the failing backend's fallback).
+        fallback: The backend offered for `failed_question` (e.g. "extractive").
     """
 
     history: list[dict[str, str]] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     failed_question: str | None = None
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class ChatView:
     messages: list[Message]
     sources_html: str
     state: ChatState
-    offer_extractive: bool = False
+    offer_fallback: bool = False
 
 
 class TurnGuard:
@@ -107,14 +109,16 @@ class TurnGuard:
                 close()  # stops the model generating for a turn nobody will see
 
 
-def unreachable_message(message: str, backend: str) -> str:
+def unreachable_message(message: str, backend: str, fallback: str | None) -> str:
     """Return the chat message shown when the LLM cannot be reached (`message`: what failed)."""
-    return (
-        f"**The language model ({inert(backend)}) is unreachable.**\n\n"
-        f"{inert(message)}\n\n"
-        "You can still get an answer built from the papers' own sentences: press "
-        "**Answer extractively** below (this also switches the backend to *extractive*)."
-    )
+    text = f"**The language model ({inert(backend)}) is unreachable.**\n\n{inert(message)}"
+    if fallback:
+        text += (
+            "\n\nYou can still get an answer built from the papers' own sentences: press "
+            f"**Answer extractively** below (this also switches the backend to "
+            f"*{inert(fallback)}*)."
+        )
+    return text
 
 
 class ChatController:
@@ -143,7 +147,7 @@ class ChatController:
             refused = {"role": "assistant", "content": f"**Refused:** {inert(str(err))}"}
             yield ChatView([*messages, refused], sources_panel(state.sections), state)
             return
-        state.failed_question = None
+        state.failed_question = state.fallback = None
         pending: Message = {"role": "assistant", "content": ""}
         shown = [*messages, {"role": "user", "content": question}, pending]
 
@@ -164,34 +168,29 @@ class ChatController:
             yield view()
             return
         backend = options.backend or self.services.default_backend
-        answer: Answer | None = None
         try:
-            assistant = self.services.assistant(backend)
-            text = ""
-            for item in assistant.stream(
+            response = self.services.assistant(backend).stream(
                 question,
                 history=list(state.history) or None,
                 k=options.k,
                 year_from=options.year_from,
                 year_to=options.year_to,
-            ):
-                if isinstance(item, Answer):
-                    answer = item
-                    break
-                text += item
+            )
+            text = ""
+            for piece in response:
+                text += piece
                 pending["content"] = inert(text)
                 yield view()
+            answer = response.answer
         except (LLMUnavailable, ModelUnavailable) as err:
-            state.failed_question = question
-            pending["content"] = unreachable_message(self.services.public_message(err), backend)
-            yield view(offer=backend != "extractive")
+            fallback = getattr(err, "fallback", None) or backend_info(backend).fallback
+            state.failed_question, state.fallback = question, fallback
+            public = self.services.public_message(err)
+            pending["content"] = unreachable_message(public, backend, fallback)
+            yield view(offer=fallback is not None)
             return
         except PaperchatError as err:
             pending["content"] = f"**Could not answer:** {inert(self.services.public_message(err))}"
-            yield view()
-            return
-        if answer is None:
-            pending["content"] = "**Could not answer:** the assistant returned no answer."
             yield view()
             return
         turn = len(state.sections) + 1
@@ -202,17 +201,17 @@ class ChatController:
         )
         yield view()
 
-    def retry_extractive(
+    def retry_fallback(
         self, messages: list[Message], state: ChatState, options: AskOptions
     ) -> Iterator[ChatView]:
-        """Ask the failed question again with the extractive backend (replacing the failure)."""
-        question = state.failed_question
-        if not question:
+        """Ask the failed question again with the offered backend (replacing the failure)."""
+        question, fallback = state.failed_question, state.fallback
+        if not question or not fallback:
             yield ChatView(list(messages), sources_panel(state.sections), state)
             return
         kept = messages[:-2] if len(messages) >= 2 else []
-        extractive = AskOptions(options.k, options.year_from, options.year_to, "extractive")
-        yield from self.ask(question, kept, state, extractive)
+        retry = AskOptions(options.k, options.year_from, options.year_to, fallback)
+        yield from self.ask(question, kept, state, retry)
 
 
 def to_year(value: float | int | str | None) -> int | None:

@@ -115,7 +115,25 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         body = link_markers(text, answer.citations, turn)
         nearest = " The nearest papers are listed under Sources." if answer.nearest else ""
         return f"{body}\n\n*Not answered from the corpus: {inert(reason)}.{nearest}*"
-    return link_markers(answer.text, answer.citations, turn)
+    return link_markers(answer.text, answer.citations, turn) + verification_note(answer)
+
+
+def verification_note(answer: Answer) -> str:
+    """The sentences of the model's draft that verification kept from the reader, if any."""
+    removed = [e for e in answer.edits if e.kind in ("dropped", "replaced")]
+    if not removed:
+        return ""
+    count = len(removed)
+    lines = [
+        f"\n\n<small>*Checked against the abstracts: {count} sentence"
+        f"{'s' if count > 1 else ''} of the model's draft "
+        f"{'were' if count > 1 else 'was'} not shown because the cited abstracts do not say "
+        f"{'them' if count > 1 else 'it'}:*</small>"
+    ]
+    lines += [f"\n- <small><s>{inert(e.original)}</s> ({inert(e.reason)})</small>" for e in removed]
+    if answer.quoted:
+        lines.append("\n\n<small>*Shown instead: the papers' own sentences.*</small>")
+    return "".join(lines)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -201,8 +219,9 @@ def _card(
 
 def citation_card(citation: Citation, turn: int, answer_text: str, question: str) -> str:
     """Return one source card; the snippet sentence that supports the answer is highlighted."""
+    verified = [s for s in citation.supporting if s in citation.snippet]
     queries = sentences_citing(answer_text, citation.number) or [question]
-    sentence = best_sentence(citation.snippet, queries)
+    sentence = verified[0] if verified else best_sentence(citation.snippet, queries)
     return _card(
         card_id=anchor_id(turn, citation.number),
         label=f"[{citation.number}]",

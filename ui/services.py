@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -17,14 +17,14 @@ from typing import Literal, Protocol
 from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
 from paperchat.redact import public_message, secret_values
 from paperchat.settings import Settings
+from rag.answering.backends import backend_info, backends
+from rag.answering.response import AnswerStream
 from rag.types import Answer, Hit
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
 """Ingest progress: fraction done (0..1) and a short description."""
-
-ALL_BACKENDS: tuple[str, ...] = ("local", "extractive", "tiny", "openai")
 
 
 class AssistantLike(Protocol):
@@ -37,8 +37,8 @@ class AssistantLike(Protocol):
         k: int | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield text deltas, then exactly one final `Answer`."""
+    ) -> AnswerStream:
+        """Verified text pieces, then the final `Answer` (`rag.answering.response`)."""
         ...
 
     def ask(
@@ -176,12 +176,13 @@ class Services:
             try:
                 self.assistant().retrieve("warm up the index", k=1)
             except (LLMUnavailable, ModelUnavailable) as err:
-                if "extractive" not in self.backends or self.default_backend == "extractive":
+                fallback = backend_info(self.default_backend).fallback
+                if fallback is None or fallback not in self.backends:
                     raise
-                self.assistant("extractive").retrieve("warm up the index", k=1)
+                self.assistant(fallback).retrieve("warm up the index", k=1)
                 self.warning = (
                     f"The {self.default_backend} language model is not available "
-                    f"({self.public_message(err)}). Extractive answers still work."
+                    f"({self.public_message(err)}). {fallback.capitalize()} answers still work."
                 )
         except Exception as err:  # any failure must reach the page, not kill the server
             log.exception("start-up failed")
@@ -226,8 +227,5 @@ class Services:
 
 
 def default_backends(settings: Settings) -> list[str]:
-    """Return the backends worth offering: openai only when it can work (key or base URL)."""
-    names = ["local", "extractive", "tiny"]
-    if settings.openai_api_key is not None or settings.llm_base_url:
-        names.append("openai")
-    return names
+    """Return the registry's backends that can work here (openai only with a key or base URL)."""
+    return [info.name for info in backends(settings)]

@@ -107,10 +107,10 @@ def real_services(settings: Settings) -> Services:
     shared = SharedStore(settings)
 
     def make_assistant(backend: str) -> Assistant:
+        from rag.answering.backends import build_backend
         from rag.assistant import Assistant
-        from rag.llm import build_llm
 
         chosen = settings.model_copy(update={"llm": backend})
-        return Assistant(shared.retriever(), build_llm(chosen), chosen)
+        return Assistant(shared.retriever(), build_backend(chosen), chosen)
 
     return Services(settings, make_assistant, StoreCorpus(shared))
