@@ -9,7 +9,8 @@ data/sample`). Questions: the answerable questions of one split of
 eval/datasets/dev_answers.jsonl. Server start-up (model load) happens before the clock starts
 and is reported separately.
 
-Two configurations, on the same code, so the prompt is the only difference:
+Two configurations, on the same code, so the prompt is the only difference; they take turns
+question by question:
 - `after` (shipped): source selection (at most 3 papers), 100 evidence tokens per source
   (at most 250), verification on;
 - `before`: what the answer step did before source selection: every retrieved paper
@@ -60,30 +61,32 @@ def _questions(split: str, limit: int) -> list[str]:
     return chosen[:limit] if limit else chosen
 
 
-def _measure(assistant: Any, questions: list[str]) -> dict[str, object]:
-    prompt, ttft, first_text, total, abstained = [], [], [], [], 0
-    for question in questions:
-        answer = assistant.ask(question)
-        if answer.timings.first_token_s is None:
-            abstained += 1  # abstained before writing: would flatter the figures
-            continue
-        prompt.append(float(answer.usage.prompt_tokens))
-        total.append(answer.timings.total_s)
-        ttft.append(answer.timings.first_token_s)
-        if answer.timings.first_text_s is not None:
-            first_text.append(answer.timings.first_text_s)
+def _ask(assistant: Any, question: str, sample: dict[str, list[float]]) -> bool:
+    """Ask once and record its timings; False when it abstained before the model wrote."""
+    answer = assistant.ask(question)
+    if answer.timings.first_token_s is None:
+        return False  # abstained before writing: counting it would flatter the figures
+    sample["prompt"].append(float(answer.usage.prompt_tokens))
+    sample["total"].append(answer.timings.total_s)
+    sample["ttft"].append(answer.timings.first_token_s)
+    if answer.timings.first_text_s is not None:
+        sample["first_text"].append(answer.timings.first_text_s)
+    return True
+
+
+def _summary(sample: dict[str, list[float]], questions: int, abstained: int) -> dict[str, object]:
     return {
-        "questions": len(questions),
-        "written": len(prompt),
+        "questions": questions,
+        "written": len(sample["prompt"]),
         "abstained_before_writing": abstained,
-        "prompt_tokens_p50": _p(prompt, 50),
-        "prompt_tokens_p95": _p(prompt, 95),
-        "first_token_p50_s": _p(ttft, 50),
-        "first_token_p95_s": _p(ttft, 95),
-        "first_text_p50_s": _p(first_text, 50),
-        "first_text_p95_s": _p(first_text, 95),
-        "total_p50_s": _p(total, 50),
-        "total_p95_s": _p(total, 95),
+        "prompt_tokens_p50": _p(sample["prompt"], 50),
+        "prompt_tokens_p95": _p(sample["prompt"], 95),
+        "first_token_p50_s": _p(sample["ttft"], 50),
+        "first_token_p95_s": _p(sample["ttft"], 95),
+        "first_text_p50_s": _p(sample["first_text"], 50),
+        "first_text_p95_s": _p(sample["first_text"], 95),
+        "total_p50_s": _p(sample["total"], 50),
+        "total_p95_s": _p(sample["total"], 95),
     }
 
 
@@ -113,14 +116,31 @@ def main() -> None:
         backend = build_backend(base, backend_name)
         startup_s = round(time.perf_counter() - t0, 1)
         try:
-            for config in args.config:
-                settings = base.model_copy(update={"llm": backend_name, **CONFIGS[config]})
-                assistant = Assistant(retriever, backend, settings)
+            assistants = {
+                config: Assistant(
+                    retriever,
+                    backend,
+                    base.model_copy(update={"llm": backend_name, **CONFIGS[config]}),
+                )
+                for config in args.config
+            }
+            for assistant in assistants.values():
                 assistant.ask(questions[0])  # warm the model server's prompt cache
+            samples: dict[str, dict[str, list[float]]] = {
+                c: {k: [] for k in ("prompt", "total", "ttft", "first_text")} for c in assistants
+            }
+            abstained = dict.fromkeys(assistants, 0)
+            # The configurations take turns question by question, so a change in machine load
+            # during the run weighs on both alike.
+            for question in questions:
+                for config, assistant in assistants.items():
+                    if not _ask(assistant, question, samples[config]):
+                        abstained[config] += 1
+            for config in assistants:
                 row = {
                     "startup_s": startup_s,
                     "split": args.split,
-                    **_measure(assistant, questions),
+                    **_summary(samples[config], len(questions), abstained[config]),
                 }
                 results[f"{backend_name}/{config}"] = row
                 print(f"{backend_name}/{config:7s} {json.dumps(row)}", flush=True)
