@@ -54,11 +54,20 @@ def test_every_selected_source_keeps_its_title_and_retrieval_order():
 
 
 def test_sentences_are_shown_in_abstract_order_with_gaps_marked():
-    evidence = select_evidence("SOUL second-order unlearning experiments", [SOUL], budget=400)
+    # The question names the first and the third sentence; the second, between them, says
+    # nothing of it, so the shown sentences skip it and the gap is marked.
+    hit = make_hit(
+        "p:gap",
+        "Gaps",
+        "Quantum annealing solves scheduling problems. "
+        "The weather in the laboratory was mild that winter and nobody minded it. "
+        "Quantum annealing beats simulated annealing on scheduling benchmarks.",
+    )
+    evidence = select_evidence("quantum annealing scheduling", [hit], budget=400)
     positions = [s.position for s in evidence[0].sentences]
-    assert positions == sorted(positions)
-    if positions != list(range(positions[0], positions[-1] + 1)):
-        assert "…" in evidence[0].text
+    assert positions == [0, 2]
+    assert evidence[0].text.index("Quantum annealing solves") < evidence[0].text.index("beats")
+    assert "…" in evidence[0].text
 
 
 def test_a_tiny_budget_still_gives_the_first_source_a_cut_sentence():

@@ -137,10 +137,13 @@ def test_upload_called_etc_passwd_without_suffix_is_refused(
     settings: Settings, tmp_path: Path
 ) -> None:
     source = write(tmp_path / "in", "root:x:0:0")
+    uploads_dir(settings).mkdir(parents=True)  # so "nothing kept" below can fail
 
     with pytest.raises(UploadError, match="not supported"):
         save_upload(source, "../../etc/passwd", settings)
-    assert not uploads_dir(settings).exists() or not any(uploads_dir(settings).iterdir())
+    assert list(uploads_dir(settings).iterdir()) == []
+    assert not (uploads_dir(settings) / "../../etc/passwd").exists()
+    assert not source.exists()  # the refused file is deleted, not left in Gradio's cache
 
 
 def test_safe_name_keeps_only_the_last_part_with_safe_characters() -> None:
@@ -166,9 +169,12 @@ def test_upload_over_the_size_limit_is_refused_and_nothing_is_kept(
     source = tmp_path / "big.jsonl"
     source.write_bytes(b"x" * (1024 * 1024 + 1))
 
+    uploads_dir(small).mkdir(parents=True)  # so "nothing kept" below can fail
+
     with pytest.raises(UploadError, match="over the 1 MB upload limit"):
         save_upload(source, "big.jsonl", small)
-    assert list(uploads_dir(small).glob("*")) == []
+    assert list(uploads_dir(small).iterdir()) == []
+    assert not source.exists()  # the refused file is deleted, not left in Gradio's cache
 
 
 def test_gradio_upload_route_rejects_files_over_the_limit(fake_services: Services) -> None:
