@@ -29,6 +29,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from paperchat.settings import Settings
 
@@ -258,7 +259,7 @@ class KeywordIndex:
             self._db = db
         return self._db
 
-    def _one(self, sql: str, params: Sequence[object]) -> tuple[object, ...] | None:
+    def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         with self._lock:
             row = self._conn().execute(sql, params).fetchone()
         return tuple(row) if row is not None else None

@@ -597,7 +597,7 @@ class ChromaStore:
                 self._keywords.path,
                 self.location,
                 self._live,
-                "unknown or mid-write" if was is None else was,
+                "none (missing, or a write did not finish)" if was is None else was,
                 self._generation,
                 size,
             )
