@@ -236,3 +236,31 @@ def test_a_kill_between_chroma_and_index_writes_is_repaired_by_one_rebuild(
     assert hits == {"arxiv:2301.00001", "arxiv:2101.00002"}
     assert store._keywords.rebuilds == 1
     assert _indexed_ids(settings, "papers") == in_chroma
+
+
+def test_a_write_that_fails_between_chroma_and_the_index_is_repaired_by_a_rebuild(
+    store_settings, fake_embedding, tmp_path, monkeypatch
+):
+    from ingest.pipeline import ingest_paths
+
+    store = _open(store_settings)
+
+    def full_disk(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store._keywords, "add", full_disk)
+    more = _write(
+        tmp_path / "m.jsonl", [{"id": "2402.00009", "title": "Platypus", "abstract": "x"}]
+    )
+    with pytest.raises(OSError, match="disk full"):
+        ingest_paths(
+            [more],
+            store_settings,
+            store=store,
+            embedder=fake_embedding,
+            embedder_id=FAKE_EMBEDDER_ID,
+        )
+    assert KeywordIndex(index_path(store_settings)).generation("papers") is None  # not marked
+    fresh = _open(store_settings)
+    assert _found(fresh, "platypus") == ["arxiv:2402.00009"]
+    assert fresh._keywords.rebuilds == 1
