@@ -23,6 +23,13 @@ wrote, it reopens its client (the embedded client caches the vector index per pr
 without a reopen it would not see new chunks) and reports a new `generation` token, on which
 `rag` rebuilds its keyword index.
 
+Keyword search reads `ingest.keyword_index` (SQLite FTS5, `DATA_DIR/keywords-<collection>
+.sqlite3`), which this module keeps in step: every upsert and delete writes Chroma, then the
+same change to the index; `publish()` (and a swap) records in the index the generation it now
+matches. An index that does not match the store's generation (a kill between the two writes,
+a store built before the index existed) is rebuilt once from the store's chunks, by a writer
+before it writes or by a reader while no writer holds the lock.
+
 Dense search is Chroma's approximate HNSW index. With its default `ef_search` of 100, a store
 of the 1,101 sample chunks, rebuilt 8 times (the graph depends on insert threading), missed a
 query's true nearest chunk in 2 of the 8 builds for a weakly matching query (best cosine 0.36);
@@ -32,7 +39,9 @@ are raised to it when opened.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import socket
@@ -45,6 +54,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ingest.faults import crash_point
+from ingest.keyword_index import KeywordIndex, KeywordRow, index_path
 from ingest.lock import lock_path, reader_window
 from ingest.rows import SCHEMA, ChunkRow, StoredPaper, StoredVersion, paper_of_row
 from paperchat.errors import EmbeddingModelMismatch, StoreError
@@ -65,6 +75,7 @@ _PAGE = 5_000  # rows per `get` page when reading the whole collection
 _STAMP = r"\d{8}T\d{12}"
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA", "ChromaStore", "ChunkRow", "StoredPaper", "StoredVersion"]
 
@@ -85,6 +96,8 @@ class ChromaStore:
             index per process); None for a Chroma server.
         lock_file: The data dir's writer lock, so `sync()` reloads only while no writer writes.
         pinned: Bind to this collection (created if missing) instead of following the pointer.
+        keywords: The persisted keyword index kept in step with the store; None for one in
+            memory, rebuilt in each process on first use.
     """
 
     def __init__(
@@ -98,6 +111,7 @@ class ChromaStore:
         reconnect: Callable[[], ClientAPI] | None = None,
         lock_file: Path | None = None,
         pinned: str | None = None,
+        keywords: KeywordIndex | None = None,
     ) -> None:
         self._client = client
         self._base = name
@@ -108,6 +122,10 @@ class ChromaStore:
         self._pinned = pinned is not None
         self._dirty = False  # written since the last `publish()`
         self._mutex = threading.RLock()
+        self._keywords = keywords if keywords is not None else KeywordIndex(":memory:")
+        self._kw_checked: tuple[str, int] | None = None  # (live, generation) found in step
+        self._kw_open = False  # index marked mid-write (`begin`) and not yet `mark`ed
+        self._kw_broken = False  # a write failed between Chroma and the index
         self._live, self._generation = (pinned, 0) if pinned else self._read_pointer()
         self._collection = self._open(self._live, create=create or self._pinned)
 
@@ -137,6 +155,7 @@ class ChromaStore:
             create=create,
             reconnect=reconnect,
             lock_file=lock_path(settings),
+            keywords=KeywordIndex(index_path(settings)),
         )
 
     # -- opening and following the live collection ---------------------------------------------
@@ -256,6 +275,8 @@ class ChromaStore:
         if self._dirty and not self._pinned:
             self._bump()
         self._dirty = False
+        if self._kw_open and not self._pinned:
+            self._keywords_end(self._live, self._generation)
 
     def _bump(self) -> None:
         with self._mutex:
@@ -280,6 +301,7 @@ class ChromaStore:
             embedder_id,
             lock_file=self._lock_file,
             pinned=f"{self._base}-{stamp}",
+            keywords=self._keywords,
         )
 
     def promote(self, staged: ChromaStore) -> None:
@@ -294,6 +316,7 @@ class ChromaStore:
             crash_point("after-swap")
             self._collection, self._live = staged._collection, staged.name
             self._generation, self._embedder = generation + 1, staged._embedder
+        staged._keywords_end(staged.name, generation + 1)
         if old != staged.name:
             self._delete_collection(old)
 
@@ -349,6 +372,7 @@ class ChromaStore:
             self._client.delete_collection(name)
         except NotFoundError:
             pass
+        self._keywords.drop(name)
 
     # -- reading (used by rag/) ---------------------------------------------------------------
 
@@ -463,20 +487,32 @@ class ChromaStore:
         size = self._client.get_max_batch_size()
         for start in range(0, len(ids), size):
             end = start + size
-            self._collection.upsert(
-                ids=list(ids[start:end]),
-                embeddings=np.asarray(embeddings[start:end], dtype=np.float32),
-                documents=list(documents[start:end]),
-                metadatas=list(metadatas[start:end]),
-            )
-            crash_point("store-upsert")
+            with self._paired_write():
+                self._collection.upsert(
+                    ids=list(ids[start:end]),
+                    embeddings=np.asarray(embeddings[start:end], dtype=np.float32),
+                    documents=list(documents[start:end]),
+                    metadatas=list(metadatas[start:end]),
+                )
+                crash_point("store-upsert")
+                self._keywords.add(
+                    self._live,
+                    [
+                        _keyword_row(ChunkRow(i, d, dict(m)))
+                        for i, d, m in zip(
+                            ids[start:end], documents[start:end], metadatas[start:end], strict=True
+                        )
+                    ],
+                )
         self._dirty = self._dirty or bool(ids)
 
     def delete_rows(self, row_ids: Sequence[str]) -> None:
         """Delete rows by id, e.g. the replaced version of an updated paper (then `publish()`)."""
         size = self._client.get_max_batch_size()
         for start in range(0, len(row_ids), size):
-            self._collection.delete(ids=list(row_ids[start : start + size]))
+            with self._paired_write():
+                self._collection.delete(ids=list(row_ids[start : start + size]))
+                self._keywords.delete_rows(self._live, row_ids[start : start + size])
         self._dirty = self._dirty or bool(row_ids)
 
     def delete_papers(self, paper_ids: Sequence[str]) -> dict[str, int]:
@@ -491,11 +527,115 @@ class ChromaStore:
                 pid = str((meta or {}).get("paper_id"))
                 deleted[pid] = deleted.get(pid, 0) + 1
             chunk_ids = found["ids"]
-            for id_start in range(0, len(chunk_ids), size):
-                self._collection.delete(ids=chunk_ids[id_start : id_start + size])
+            with self._paired_write():
+                for id_start in range(0, len(chunk_ids), size):
+                    self._collection.delete(ids=chunk_ids[id_start : id_start + size])
+                self._keywords.delete_rows(self._live, chunk_ids)
         self._dirty = self._dirty or bool(deleted)
         self.publish()
         return {pid: deleted[pid] for pid in ids if pid in deleted}
+
+    # -- the keyword index, kept in step -----------------------------------------------------
+
+    def keyword_search(
+        self,
+        words: Sequence[str],
+        k: int,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> list[ChunkRow]:
+        """The `k` chunks best matching any of `words` by bm25 (score in `similarity`).
+
+        `words` come from `ingest.keyword_index.terms(question)`. The index is first brought
+        in step with the generation served (a rebuild, once, if it is not).
+        """
+        self._keywords_current(writer=False)
+        hits = self._keywords.search(self._live, words, k, year_from, year_to)
+        if not hits:
+            return []
+        ids = [hit.row_id for hit in hits]
+        got = self._read(lambda c: c.get(ids=ids, include=["metadatas", "documents"]))
+        rows = {
+            cid: (doc or "", dict(meta or {}))
+            for cid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+        # A row Chroma does not show (yet) is left out: keyword hits are always real chunks.
+        return [ChunkRow(h.row_id, *rows[h.row_id], h.score) for h in hits if h.row_id in rows]
+
+    def _keywords_current(self, *, writer: bool) -> None:
+        """Rebuild the live collection's keyword table if it does not match the generation.
+
+        A reader rebuilds only while no writer holds the lock (first following the newest
+        state); while one does, the writer brings the index in step and it is used as it is.
+        """
+        if self._pinned or self._kw_checked == (self._live, self._generation):
+            return
+        if self._keywords.generation(self._live) != self._generation:
+            if writer:
+                self._rebuild_keywords()
+            else:
+                with reader_window(self._lock_file) as free:
+                    if not free:
+                        return
+                    self.reload()
+                    self._rebuild_keywords()
+        self._kw_checked = (self._live, self._generation)
+
+    def _rebuild_keywords(self) -> None:
+        was = self._keywords.generation(self._live)
+        pages = (
+            [_keyword_row(row) for row, _ in page]
+            for page in self._pages(None, ["metadatas", "documents"])
+        )
+        if self._keywords.rebuild(self._live, self._generation, pages):
+            size = self._keywords.size(self._live)
+            (log.warning if size else log.info)(
+                "The keyword index %s did not match the store at %s (collection %s: index at "
+                "generation %s, store at %d); rebuilt it from %d chunks.",
+                self._keywords.path,
+                self.location,
+                self._live,
+                "none (missing, or a write did not finish)" if was is None else was,
+                self._generation,
+                size,
+            )
+
+    @contextlib.contextmanager
+    def _paired_write(self) -> Iterator[None]:
+        """Around a Chroma write and the same change to the keyword index.
+
+        The first one of an operation marks the index mid-write (a writer first rebuilds a
+        stale index); a failure between the two leaves it marked, so it is rebuilt later.
+        """
+        if not self._kw_open:
+            self._keywords_current(writer=True)
+            self._keywords.begin(self._live)
+            self._kw_open, self._kw_broken = True, False
+        try:
+            yield
+        except BaseException:
+            self._kw_broken = True
+            raise
+
+    def _keywords_end(self, collection: str, generation: int) -> None:
+        """Record that the index matches the store at `generation`, unless a write failed."""
+        if self._kw_open and not self._kw_broken:
+            self._keywords.mark(collection, generation)
+        self._kw_open = False
+
+
+def _keyword_row(row: ChunkRow) -> KeywordRow:
+    meta = row.metadata
+    year = meta.get("year")
+    return KeywordRow(
+        row_id=row.chunk_id,
+        paper_id=str(meta.get("paper_id", paper_of_row(row.chunk_id))),
+        year=int(year) if year is not None else None,
+        title=str(meta.get("title", "")),
+        text=row.text,
+    )
 
 
 def _mismatch(location: str, stored: str, configured: str) -> str:

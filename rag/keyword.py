@@ -1,109 +1,55 @@
-"""BM25 over every chunk (title + text), built once per store and filtered by year per question.
+"""Keyword (BM25) search over every chunk (title + text), filtered by year per question.
 
-LlamaIndex's `BM25Retriever` (bm25s underneath) does the indexing and the scoring; this module
-chooses what it sees: the title with each chunk, a longer stopword list, and a year mask.
+The index is `ingest.keyword_index` (SQLite FTS5, persisted beside the store and kept in step
+by every write); this module chooses what a question asks of it: its words without stopwords
+(`keyword_query`), and one node per paper (its best chunk).
 """
 
 from __future__ import annotations
 
-import functools
-import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from rag.nodes import ChunkRowLike, StoreLike, chunk_node, fold_to_papers
-
-if TYPE_CHECKING:
-    import numpy as np
-    from llama_index.retrievers.bm25 import BM25Retriever
-
-_WORD = re.compile(r"(?u)\b\w\w+\b")  # BM25Retriever's default token pattern
+from ingest.keyword_index import STOPWORDS, terms
+from rag.nodes import StoreLike, chunk_node, fold_to_papers
 
 
-@functools.cache
 def keyword_stopwords() -> frozenset[str]:
-    """Words BM25 ignores, in the index and in questions: bm25s's longer English list.
-
-    It includes question words ("what", "how", "does", "can"); questions are full of them,
-    and with bm25s's short default list they matched titles such as "What Is ..." and
-    outvoted real matches.
-    """
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
-
-    return frozenset(STOPWORDS_EN_PLUS) | {"could", "would"}
+    """Words keyword search ignores, in the index and in questions (`ingest.keyword_index`)."""
+    return STOPWORDS
 
 
 def keyword_query(question: str) -> str:
     """The question's words that BM25 should match (stopwords dropped, order kept)."""
-    stop = keyword_stopwords()
-    return " ".join(w for w in _WORD.findall(question.lower()) if w not in stop)
+    return " ".join(terms(question))
 
 
-@dataclass(frozen=True)
 class KeywordIndex:
-    """A BM25 index over every chunk (title + text), built once and shared by all questions."""
+    """Keyword search over one store at one generation; shared by all questions.
 
-    bm25: BM25Retriever
-    years: np.ndarray  # one float per chunk, NaN when the paper has no year
+    Args:
+        store: The store; its `keyword_search` reads the persisted index.
+    """
 
-    @classmethod
-    def build(cls, rows: Sequence[ChunkRowLike]) -> KeywordIndex | None:
-        """Index `rows`; None when there is nothing to index."""
-        import numpy as np
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        nodes: list[BaseNode] = [chunk_node(row) for row in rows]
-        if not nodes:
-            return None
-        bm25 = BM25Retriever(
-            nodes=nodes,
-            similarity_top_k=len(nodes),
-            # bm25s takes a stopword list here; LlamaIndex passes it through unchanged.
-            language=sorted(keyword_stopwords()),
-        )
-        # Return corpus entries (node dicts) from bm25s directly, so per-question retrievers
-        # built over `existing_bm25` share this corpus.
-        bm25.bm25.corpus = bm25.corpus
-        years = np.array(
-            [float(n.metadata["year"]) if "year" in n.metadata else np.nan for n in nodes]
-        )
-        return cls(bm25=bm25, years=years)
+    def __init__(self, store: StoreLike) -> None:
+        self._store = store
 
     def retriever(
         self, candidate_k: int, year_from: int | None, year_to: int | None
     ) -> BaseRetriever:
         """A retriever for one question: top `candidate_k` chunks in the year range."""
-        import numpy as np
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        mask: list[int] | None = None
-        if year_from is not None or year_to is not None:
-            keep = ~np.isnan(self.years)
-            if year_from is not None:
-                keep &= self.years >= year_from
-            if year_to is not None:
-                keep &= self.years <= year_to
-            mask = keep.astype(int).tolist()
-            if not any(mask):
-                return _Empty()
-        inner = BM25Retriever(
-            existing_bm25=self.bm25.bm25,
-            similarity_top_k=min(candidate_k, len(self.years)),
-            corpus_weight_mask=mask,
-        )
-        return _FoldedRetriever(inner)
+        return _KeywordRetriever(self._store, candidate_k, year_from, year_to)
 
 
 class KeywordCache:
-    """The BM25 index of one store: built on first use, rebuilt when the store changes.
+    """The keyword index of one store, reopened when the store changes.
 
     A change is a new generation token (`StoreLike.sync()`, bumped by every write operation,
-    from any process). Shared by the retrievers of every mode over one store; thread-safe.
+    from any process). Nothing is built in memory: the store checks that its persisted index
+    matches the generation (rebuilding it once if not) on the first search after a change.
+    Shared by the retrievers of every mode over one store; thread-safe.
     """
 
     def __init__(self, store: StoreLike) -> None:
@@ -112,39 +58,35 @@ class KeywordCache:
         self._index: KeywordIndex | None = None
         self._generation: str | None = None
 
-    def get(self, generation: str) -> KeywordIndex | None:
-        """The index of the store at `generation` (None for an empty store)."""
+    def get(self, generation: str) -> KeywordIndex:
+        """The index of the store at `generation`."""
         with self._lock:
-            if generation != self._generation:
-                self._index = KeywordIndex.build(self._store.all_chunks())
+            if self._index is None or generation != self._generation:
+                self._index = KeywordIndex(self._store)
                 self._generation = generation
             return self._index
 
     def clear(self) -> None:
-        """Forget the index; the next `get()` rebuilds it."""
+        """Forget the index; the next `get()` reopens it."""
         with self._lock:
             self._index, self._generation = None, None
 
 
-class _FoldedRetriever(BaseRetriever):
-    """Run BM25 on the question's keywords; return one node per paper (its best chunk).
+class _KeywordRetriever(BaseRetriever):
+    """Search the question's keywords; return one node per paper (its best chunk)."""
 
-    Chunks that matched no keyword (score 0, e.g. masked out by the year filter) are dropped.
-    """
-
-    def __init__(self, inner: BaseRetriever) -> None:
+    def __init__(
+        self, store: StoreLike, candidate_k: int, year_from: int | None, year_to: int | None
+    ) -> None:
         super().__init__()
-        self._inner = inner
+        self._store = store
+        self._candidate_k = candidate_k
+        self._years = (year_from, year_to)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        query = keyword_query(query_bundle.query_str)
-        if not query:
+        words = terms(query_bundle.query_str)
+        if not words:
             return []
-        return fold_to_papers(self._inner.retrieve(query), drop_zero=True)
-
-
-class _Empty(BaseRetriever):
-    """Retriever for a filter that nothing matches."""
-
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return []
+        rows = self._store.keyword_search(words, self._candidate_k, *self._years)
+        nodes = [NodeWithScore(node=chunk_node(row), score=float(row.similarity)) for row in rows]
+        return fold_to_papers(nodes, drop_zero=True)

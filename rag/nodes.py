@@ -47,8 +47,14 @@ class StoreLike(Protocol):
         """Return the `k` chunks nearest to `embedding` that match `where`."""
         ...
 
-    def all_chunks(self, where: dict[str, Any] | None = None) -> Sequence[ChunkRowLike]:
-        """Return every chunk (for the keyword index)."""
+    def keyword_search(
+        self,
+        words: Sequence[str],
+        k: int,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> Sequence[ChunkRowLike]:
+        """Return the `k` chunks best matching any of `words` (bm25 score as `similarity`)."""
         ...
 
     def get_papers(self, paper_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -70,7 +76,7 @@ _NODE_KEYS = ("paper_id", "title", "year", "chunk_index")
 def chunk_node(row: ChunkRowLike) -> TextNode:
     """Turn a stored chunk into a LlamaIndex node whose embed-mode text is `title + chunk`.
 
-    BM25 indexes `node.get_content(MetadataMode.EMBED)`, so the title counts as keywords;
+    The keyword index (`ingest.keyword_index`) indexes the same title with the chunk;
     untitled papers (display title "Untitled: <opening words>") add nothing, since their
     display title only repeats the abstract's first words.
     """

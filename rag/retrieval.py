@@ -143,8 +143,8 @@ class HybridRetriever:
             weight / (rrf_k + r) from it.
 
     Each question first calls `store.sync()`, which follows writes made by other processes
-    (a CLI ingest while the web page runs); the BM25 index is built from `store.all_chunks()`
-    on first use and rebuilt when the generation `sync()` returns changes (or after
+    (a CLI ingest while the web page runs); keyword search reads the store's persisted index
+    (`store.keyword_search`), reopened when the generation `sync()` returns changes (or after
     `refresh()`). Safe to share between threads.
     """
 
@@ -187,7 +187,7 @@ class HybridRetriever:
         return other
 
     def refresh(self) -> None:
-        """Forget the BM25 index (after the store changed); the next question rebuilds it."""
+        """Forget the keyword index (after the store changed); the next question reopens it."""
         self._keywords.clear()
 
     def retrieve(
@@ -210,8 +210,7 @@ class HybridRetriever:
             retrievers.append(dense)
         if self.mode in ("hybrid", "bm25"):
             index = self._keywords.get(generation)
-            if index is not None:
-                retrievers.append(index.retriever(candidates, year_from, year_to))
+            retrievers.append(index.retriever(candidates, year_from, year_to))
         if not retrievers:
             return []
         nodes = self._run(retrievers, question, k)

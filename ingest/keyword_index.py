@@ -1,0 +1,344 @@
+"""The persisted keyword index: SQLite FTS5 over every chunk (title + text), ranked by bm25().
+
+One file per store, `DATA_DIR/keywords-<collection>.sqlite3`, beside the embedded Chroma store
+(with a Chroma server too: the file is local, keyed by the base collection name). It holds one
+FTS5 table per data collection (the live one, and one being built aside by a rebuild), so a
+swap needs no file rename: readers follow the store's pointer to the other table.
+
+`ingest.store.ChromaStore` is the only writer: each of its writes updates this index right
+after Chroma, and each collection's row in `collections` records the store generation the
+table matches, or NULL while a write is under way (`begin` .. `mark`). A table whose
+generation disagrees with the store's (a kill between the two writes, an interrupted write, a
+store built before this index existed) is rebuilt once from the store's chunks.
+
+Tokens: the text is cut into words as `terms()` does (lower case, two or more word
+characters, `STOPWORDS` dropped: the same as the old in-memory BM25, so document lengths
+match), then FTS5's porter stemmer over unicode61 (diacritics folded) stems them. Questions
+go through the same `terms()`, each term quoted, OR-ed (`match_expression`): no question
+text ever reaches FTS5's query syntax.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paperchat.settings import Settings
+
+INDEX_FILE = "keywords-{collection}.sqlite3"
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+TITLE_WEIGHT = 1.25
+"""bm25() weight of a title hit against a text hit (1.0: as if the title opened the text).
+Tuned on the dev retrieval set (the only split; 0.5-3 tried): 1.25 matched the old bm25s
+index's hit@1 and recall@10 keyword-only, and hybrid's on every metric (README, "Measured")."""
+BUSY_TIMEOUT_S = 60.0
+"""How long a connection waits for another process's write transaction (e.g. a rebuild)."""
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+_UNTITLED = "Untitled: "  # display titles made from an abstract's opening words
+
+# bm25s's STOPWORDS_EN_PLUS (NLTK's English list), plus "could" and "would". It includes
+# question words ("what", "how", "does", "can"); questions are full of them, and with a short
+# list they matched titles such as "What Is ..." and outvoted real matches.
+STOPWORDS = frozenset(
+    """a about above after again against ain all am an and any are aren aren't as at be because
+    been before being below between both but by can couldn couldn't d did didn didn't do does
+    doesn doesn't doing don don't down during each few for from further had hadn hadn't has
+    hasn hasn't have haven haven't having he her here hers herself him himself his how i if in
+    into is isn isn't it it's its itself just ll m ma me mightn mightn't more most mustn
+    mustn't my myself needn needn't no nor not now o of off on once only or other our ours
+    ourselves out over own re s same shan shan't she she's should should've shouldn shouldn't so
+    some such t than that that'll the their theirs them themselves then there these they this
+    those through to too under until up ve very was wasn wasn't we were weren weren't what when
+    where which while who whom why will with won won't wouldn wouldn't y you you'd you'll
+    you're you've your yours yourself yourselves could would""".split()
+)
+
+
+def terms(text: str) -> list[str]:
+    """The words of `text` that keyword search matches: lower case, stopwords dropped."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def match_expression(words: Sequence[str]) -> str:
+    """An FTS5 query matching any of `words`, each quoted (so `AND`, `NEAR`, `"`, `-` are text)."""
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def index_path(settings: Settings) -> Path:
+    """Where the keyword index of the store `settings` names lives."""
+    return settings.data_dir / INDEX_FILE.format(collection=settings.collection)
+
+
+@dataclass(frozen=True)
+class KeywordRow:
+    """One chunk as the index sees it."""
+
+    row_id: str
+    paper_id: str
+    year: int | None
+    title: str  # the paper's display title ("Untitled: ..." titles are not indexed)
+    text: str
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    """A matching chunk and its bm25 score (higher is better, always > 0)."""
+
+    row_id: str
+    score: float
+
+
+class KeywordIndex:
+    """The FTS5 index file; one table per data collection. Thread-safe; opened on first use.
+
+    Args:
+        path: The SQLite file (created on first use), or ":memory:" for a per-process index.
+        title_weight: bm25() weight of the title column (the text column's is 1).
+    """
+
+    def __init__(self, path: Path | str, *, title_weight: float = TITLE_WEIGHT) -> None:
+        self.path = path
+        self.title_weight = title_weight
+        self.rebuilds = 0  # rebuilds done by this process (persisted total: `rebuild_count`)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def generation(self, collection: str) -> int | None:
+        """The store generation the collection's table matches; None if unknown or mid-write."""
+        row = self._one("SELECT generation FROM collections WHERE name = ?", (collection,))
+        return None if row is None or row[0] is None else int(row[0])
+
+    def rebuild_count(self, collection: str) -> int:
+        """How many times the collection's table was rebuilt from the store, by any process."""
+        row = self._one("SELECT rebuilds FROM collections WHERE name = ?", (collection,))
+        return 0 if row is None else int(row[0])
+
+    def size(self, collection: str) -> int:
+        """Number of chunks indexed for the collection."""
+        with self._write() as db:  # a short transaction: creates the table if missing
+            table = self._table(db, collection)
+            return int(db.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
+
+    # -- writes, each its own transaction -----------------------------------------------------
+
+    def begin(self, collection: str) -> None:
+        """Mark the table mid-write (generation NULL) before the store writes Chroma."""
+        with self._write() as db:
+            self._table(db, collection)
+            db.execute("UPDATE collections SET generation = NULL WHERE name = ?", (collection,))
+
+    def mark(self, collection: str, generation: int) -> None:
+        """Record that the table matches the store at `generation` (its write has ended)."""
+        with self._write() as db:
+            self._table(db, collection)
+            db.execute(
+                "UPDATE collections SET generation = ? WHERE name = ?", (generation, collection)
+            )
+
+    def add(self, collection: str, rows: Iterable[KeywordRow]) -> None:
+        """Insert rows, replacing any with the same row id."""
+        with self._write() as db:
+            self._insert(db, self._table(db, collection), rows, replace=True)
+
+    def delete_rows(self, collection: str, row_ids: Sequence[str]) -> None:
+        """Delete rows by row id (unknown ids are ignored)."""
+        with self._write() as db:
+            table = self._table(db, collection)
+            for start in range(0, len(row_ids), 500):
+                part = list(row_ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                self._delete_where(db, table, f"row_id IN ({marks})", part)
+
+    def delete_papers(self, collection: str, paper_ids: Sequence[str]) -> None:
+        """Delete every row of the given papers."""
+        with self._write() as db:
+            table = self._table(db, collection)
+            for start in range(0, len(paper_ids), 500):
+                part = list(paper_ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                self._delete_where(db, table, f"paper_id IN ({marks})", part)
+
+    def rebuild(
+        self, collection: str, generation: int, pages: Iterable[Sequence[KeywordRow]]
+    ) -> bool:
+        """Replace the table with `pages` and record `generation`, in one transaction.
+
+        Skipped (False) when the table already matches `generation`: another process rebuilt
+        it while this one waited for the write lock. Memory stays at one page of rows.
+        """
+        with self._write() as db:
+            if self.generation(collection) == generation:
+                return False
+            count = self.rebuild_count(collection) + 1
+            self._drop(db, collection)
+            table = self._table(db, collection)
+            for page in pages:
+                self._insert(db, table, page, replace=False)
+            db.execute(
+                "UPDATE collections SET generation = ?, rebuilds = ? WHERE name = ?",
+                (generation, count, collection),
+            )
+        self.rebuilds += 1
+        return True
+
+    def drop(self, collection: str) -> None:
+        """Delete the collection's table (its collection was deleted)."""
+        with self._write() as db:
+            self._drop(db, collection)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        collection: str,
+        words: Sequence[str],
+        n: int,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> list[KeywordHit]:
+        """The `n` best chunks matching any of `words` (see `terms`), best first."""
+        if not words or n <= 0:
+            return []
+        row = self._one("SELECT tab FROM collections WHERE name = ?", (collection,))
+        if row is None:
+            return []
+        table = row[0]
+        sql = (
+            f"SELECT r.row_id, -bm25({table}, ?, 1.0) AS score FROM {table} "
+            f"JOIN {table}_rows r ON r.id = {table}.rowid WHERE {table} MATCH ?"
+        )
+        params: list[object] = [self.title_weight, match_expression(words)]
+        if year_from is not None:
+            sql += " AND r.year >= ?"
+            params.append(int(year_from))
+        if year_to is not None:
+            sql += " AND r.year <= ?"
+            params.append(int(year_to))
+        sql += " ORDER BY score DESC, r.row_id LIMIT ?"
+        params.append(int(n))
+        with self._lock:
+            found = self._conn().execute(sql, params).fetchall()
+        return [KeywordHit(str(rid), float(score)) for rid, score in found]
+
+    def close(self) -> None:
+        """Close the connection (reopened on next use)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            if isinstance(self.path, Path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                str(self.path),
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,  # explicit BEGIN/COMMIT only
+                check_same_thread=False,  # guarded by self._lock
+            )
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against a killed process
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, tab TEXT NOT "
+                "NULL, generation INTEGER, rebuilds INTEGER NOT NULL DEFAULT 0)"
+            )
+            self._db = db
+        return self._db
+
+    def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
+        with self._lock:
+            row = self._conn().execute(sql, params).fetchone()
+        return tuple(row) if row is not None else None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (nested calls join the outer one)."""
+        with self._lock:
+            db = self._conn()
+            if db.in_transaction:
+                yield db
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _table(self, db: sqlite3.Connection, collection: str) -> str:
+        """The collection's FTS5 table name, creating the tables on first use."""
+        row = db.execute("SELECT tab FROM collections WHERE name = ?", (collection,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        table = _table_name(collection)
+        db.execute(f"CREATE VIRTUAL TABLE {table} USING fts5(title, body, tokenize='{TOKENIZER}')")
+        db.execute(
+            f"CREATE TABLE {table}_rows (id INTEGER PRIMARY KEY, row_id TEXT NOT NULL UNIQUE, "
+            "paper_id TEXT NOT NULL, year INTEGER)"
+        )
+        db.execute(f"CREATE INDEX {table}_paper ON {table}_rows (paper_id)")
+        db.execute(
+            "INSERT INTO collections (name, tab, generation) VALUES (?, ?, NULL)",
+            (collection, table),
+        )
+        return table
+
+    def _insert(
+        self, db: sqlite3.Connection, table: str, rows: Iterable[KeywordRow], *, replace: bool
+    ) -> None:
+        rows = list(rows)
+        if replace:
+            for start in range(0, len(rows), 500):
+                part = [r.row_id for r in rows[start : start + 500]]
+                self._delete_where(db, table, f"row_id IN ({','.join('?' * len(part))})", part)
+        for row in rows:
+            cur = db.execute(
+                f"INSERT INTO {table}_rows (row_id, paper_id, year) VALUES (?, ?, ?)",
+                (row.row_id, row.paper_id, row.year),
+            )
+            title = "" if row.title.startswith(_UNTITLED) else row.title
+            db.execute(
+                f"INSERT INTO {table} (rowid, title, body) VALUES (?, ?, ?)",
+                (cur.lastrowid, " ".join(terms(title)), " ".join(terms(row.text))),
+            )
+
+    @staticmethod
+    def _delete_where(
+        db: sqlite3.Connection, table: str, where: str, params: Sequence[object]
+    ) -> None:
+        ids = [i for (i,) in db.execute(f"SELECT id FROM {table}_rows WHERE {where}", params)]
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            db.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", part)
+            db.execute(f"DELETE FROM {table}_rows WHERE id IN ({marks})", part)
+
+    @staticmethod
+    def _drop(db: sqlite3.Connection, collection: str) -> None:
+        row = db.execute("SELECT tab FROM collections WHERE name = ?", (collection,)).fetchone()
+        if row is None:
+            return
+        db.execute(f"DROP TABLE IF EXISTS {row[0]}")
+        db.execute(f"DROP TABLE IF EXISTS {row[0]}_rows")
+        db.execute("DELETE FROM collections WHERE name = ?", (collection,))
+
+
+@functools.cache
+def _table_name(collection: str) -> str:
+    """A safe SQL identifier for any collection name."""
+    return "kw_" + hashlib.sha256(collection.encode()).hexdigest()[:16]

@@ -1,0 +1,266 @@
+"""The persisted keyword index (SQLite FTS5) stays in step with the store, across processes.
+
+Writes (ingest, update, remove, rebuild) go through the real `ChromaStore`; the index is
+checked against what Chroma holds. A kill between Chroma's write and the index's is made
+with the real CLI and `ingest.faults` (`PAPERCHAT_TEST_KILL_AT=store-upsert`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.faults import KILL_AT_ENV
+from ingest.keyword_index import KeywordIndex, KeywordRow, index_path, match_expression, terms
+from ingest.store import ChromaStore
+from rag.retrieval import HybridRetriever
+from tests.fixtures.store import FAKE_EMBEDDER_ID, cli_env, ingest_fake, isolated_settings
+
+REPO = Path(__file__).resolve().parent.parent
+PAPERCHAT = Path(sys.executable).parent / "paperchat"
+
+PAPERS = [
+    {"id": "2301.00001", "title": "Quokka sampling", "abstract": "Exploration in bandits."},
+    {"id": "2101.00002", "title": "Graph transformers", "abstract": "Molecule properties."},
+    {"id": "2401.00003", "title": "Wombat burrows", "abstract": "Wombats dig near rivers."},
+]
+for _paper, _date in zip(PAPERS, ("2023-03-01", "2021-06-01", "2024-01-15"), strict=True):
+    _paper["update_date"] = _date
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _open(settings: Any) -> ChromaStore:
+    return ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID)
+
+
+def _found(store: ChromaStore, text: str, k: int = 10) -> list[str]:
+    return [str(r.metadata["paper_id"]) for r in store.keyword_search(terms(text), k)]
+
+
+def _indexed_ids(settings: Any, collection: str) -> set[str]:
+    """Row ids in the index file, read with plain SQL (not through the code under test)."""
+    import sqlite3
+
+    with sqlite3.connect(index_path(settings)) as db:
+        (table,) = db.execute(
+            "SELECT tab FROM collections WHERE name = ?", (collection,)
+        ).fetchone()
+        return {rid for (rid,) in db.execute(f"SELECT row_id FROM {table}_rows")}
+
+
+def _in_step(settings: Any) -> None:
+    store = _open(settings)
+    chroma_ids = {row.chunk_id for row in store.all_chunks()}
+    assert _indexed_ids(settings, store.name) == chroma_ids
+    index = KeywordIndex(index_path(settings))
+    assert index.generation(store.name) == int(store.generation.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def store_settings(tmp_path, fake_embedding):
+    settings = isolated_settings(tmp_path / "data", chunk_tokens=32, chunk_overlap=0)
+    ingest_fake([_write(tmp_path / "p.jsonl", PAPERS)], settings, fake_embedding)
+    return settings
+
+
+def test_ingest_update_and_remove_keep_the_index_in_step_with_chroma(
+    store_settings, fake_embedding, tmp_path
+):
+    _in_step(store_settings)
+    store = _open(store_settings)
+    assert _found(store, "Where do wombats dig?") == ["arxiv:2401.00003"]
+
+    changed = [{**PAPERS[2], "abstract": "Wombats sleep in dens."}]
+    ingest_fake([_write(tmp_path / "u.jsonl", changed)], store_settings, fake_embedding)
+    _in_step(store_settings)
+    store = _open(store_settings)
+    assert _found(store, "rivers") == []  # the old version's words are gone
+    assert _found(store, "dens") == ["arxiv:2401.00003"]
+
+    assert store.delete_papers(["arxiv:2401.00003"]) == {"arxiv:2401.00003": 1}
+    _in_step(store_settings)
+    assert _found(_open(store_settings), "wombats dens") == []
+    assert _found(_open(store_settings), "quokka") == ["arxiv:2301.00001"]
+
+
+def test_a_new_process_opens_the_index_without_rebuilding(store_settings):
+    before = KeywordIndex(index_path(store_settings)).rebuild_count("papers")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from ingest.keyword_index import terms\n"
+        "from ingest.store import ChromaStore\n"
+        "from tests.fixtures.store import isolated_settings\n"
+        "s = isolated_settings(Path(sys.argv[1]), chunk_tokens=32, chunk_overlap=0)\n"
+        "store = ChromaStore.from_settings(s, None, create=False)\n"
+        "rows = store.keyword_search(terms('graph transformers'), 5)\n"
+        "print(json.dumps({'rebuilds': store._keywords.rebuilds,\n"
+        "                  'ids': [r.metadata['paper_id'] for r in rows]}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(store_settings.data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"rebuilds": 0, "ids": ["arxiv:2101.00002"]}
+    assert "rebuilt" not in out.stderr
+    assert KeywordIndex(index_path(store_settings)).rebuild_count("papers") == before
+
+
+def test_an_index_at_another_generation_is_rebuilt_once(store_settings, caplog):
+    before = KeywordIndex(index_path(store_settings)).rebuild_count("papers")
+    KeywordIndex(index_path(store_settings)).mark("papers", 999)
+    store = _open(store_settings)
+    with caplog.at_level(logging.WARNING, logger="ingest.store"):
+        assert _found(store, "quokka") == ["arxiv:2301.00001"]
+        assert _found(store, "molecule") == ["arxiv:2101.00002"]
+    assert store._keywords.rebuilds == 1
+    assert [r.message for r in caplog.records if "rebuilt it from 3 chunks" in r.message]
+    _in_step(store_settings)
+    assert _open(store_settings)._keywords.rebuild_count("papers") == before + 1
+
+
+def test_a_store_without_an_index_file_gets_one_before_its_next_write(
+    store_settings, fake_embedding, tmp_path
+):
+    index_path(store_settings).unlink()  # as a store built before the index existed
+    more = [{"id": "2402.00009", "title": "Platypus venom", "abstract": "Spurs."}]
+    ingest_fake([_write(tmp_path / "m.jsonl", more)], store_settings, fake_embedding)
+    _in_step(store_settings)  # the old papers were indexed first, then the new one added
+    store = _open(store_settings)
+    assert set(_found(store, "quokka platypus")) == {"arxiv:2301.00001", "arxiv:2402.00009"}
+
+
+def test_a_rebuild_swaps_the_keyword_index_with_the_collection(
+    store_settings, fake_embedding, tmp_path
+):
+    old = _open(store_settings).name
+    other = [{"id": "2403.00010", "title": "Echidna eggs", "abstract": "Monotremes lay eggs."}]
+    ingest_fake([_write(tmp_path / "r.jsonl", other)], store_settings, fake_embedding, rebuild=True)
+    store = _open(store_settings)
+    assert store.name != old
+    _in_step(store_settings)
+    assert _found(store, "echidna eggs") == ["arxiv:2403.00010"]
+    assert _found(store, "quokka wombats graph") == []
+    index = KeywordIndex(index_path(store_settings))
+    assert index.generation(old) is None and index.rebuild_count(store.name) == 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        'What does "quokka sampling" mean?',
+        "quokka AND NOT graph",
+        "NEAR(quokka sampling, 2)",
+        "title:quokka",
+        "quokka*",
+        '"unbalanced quote quokka',
+        "quokka-sampling: (exploration) OR ^bandits",
+        "{title body}: quokka + - ; ' \" \\",
+    ],
+)
+def test_hostile_questions_are_searched_as_plain_words(store_settings, question):
+    hits = _found(_open(store_settings), question)
+    assert "arxiv:2301.00001" in hits  # its words matched; the syntax was not obeyed
+
+
+def test_query_syntax_in_words_never_reaches_fts5(tmp_path):
+    index = KeywordIndex(tmp_path / "k.sqlite3")
+    index.add("c", [KeywordRow("r1", "p1", 2020, "AND or NEAR", 'say "hi" col:x')])
+    for words in (['"'], ["AND"], ["NEAR(", ")"], ["col:x"], ["*"], ['a"b']):
+        index.search("c", words, 5)  # raises sqlite3.OperationalError if not quoted
+    assert match_expression(['a"b', "NOT"]) == '"a""b" OR "NOT"'
+    assert [h.row_id for h in index.search("c", ["near"], 5)] == ["r1"]
+    assert [h.row_id for h in index.search("c", ["col", "hi"], 5)] == ["r1"]
+
+
+def test_year_range_filters_keyword_hits(store_settings):
+    store = _open(store_settings)
+    words = terms("quokka graph wombats")
+    assert {str(r.metadata["paper_id"]) for r in store.keyword_search(words, 10, 2022)} == {
+        "arxiv:2301.00001",
+        "arxiv:2401.00003",
+    }
+    assert [str(r.metadata["paper_id"]) for r in store.keyword_search(words, 10, None, 2021)] == [
+        "arxiv:2101.00002"
+    ]
+
+
+def test_retriever_keyword_mode_reads_the_persisted_index(store_settings, fake_embedding):
+    store = _open(store_settings)
+    hits = HybridRetriever(store, fake_embedding).with_mode("bm25").retrieve("wombats", k=3)
+    assert [h.paper_id for h in hits] == ["arxiv:2401.00003"]
+    assert store._keywords.rebuilds == 0
+
+
+@pytest.mark.slow
+def test_a_kill_between_chroma_and_index_writes_is_repaired_by_one_rebuild(
+    tmp_path, embedding_server
+):
+    data = tmp_path / "data"
+    env = cli_env(data, embedding_server, PAPERCHAT_EMBED_BATCH_SIZE="2")
+    path = _write(tmp_path / "p.jsonl", PAPERS)
+    killed = subprocess.run(
+        [str(PAPERCHAT), "ingest", str(path)],
+        env={**env, KILL_AT_ENV: "store-upsert:2"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    settings = isolated_settings(data)
+    index = KeywordIndex(index_path(settings))
+    assert index.generation("papers") is None  # marked mid-write, never marked done
+    store = ChromaStore.from_settings(settings, None, create=False)
+    in_chroma = {row.chunk_id for row in store.all_chunks()}
+    assert in_chroma and _indexed_ids(settings, "papers") < in_chroma  # the index lags
+    hits = {str(r.metadata["paper_id"]) for r in store.keyword_search(terms("quokka graph"), 5)}
+    assert hits == {"arxiv:2301.00001", "arxiv:2101.00002"}
+    assert store._keywords.rebuilds == 1
+    assert _indexed_ids(settings, "papers") == in_chroma
+
+
+def test_a_write_that_fails_between_chroma_and_the_index_is_repaired_by_a_rebuild(
+    store_settings, fake_embedding, tmp_path, monkeypatch
+):
+    from ingest.pipeline import ingest_paths
+
+    store = _open(store_settings)
+
+    def full_disk(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store._keywords, "add", full_disk)
+    more = _write(
+        tmp_path / "m.jsonl", [{"id": "2402.00009", "title": "Platypus", "abstract": "x"}]
+    )
+    with pytest.raises(OSError, match="disk full"):
+        ingest_paths(
+            [more],
+            store_settings,
+            store=store,
+            embedder=fake_embedding,
+            embedder_id=FAKE_EMBEDDER_ID,
+        )
+    assert KeywordIndex(index_path(store_settings)).generation("papers") is None  # not marked
+    fresh = _open(store_settings)
+    assert _found(fresh, "platypus") == ["arxiv:2402.00009"]
+    assert fresh._keywords.rebuilds == 1
