@@ -17,7 +17,7 @@ Mapping to `Paper`:
   `update_date`; year from it. `--since` / `--until` compare this date (`ingest.selection`);
 * authors: `authors_parsed` ([last, first, suffix] each) as "First Last Suffix", else the
   `authors` string split on commas and `and`;
-* title and abstract: LaTeX spacing (`~` between words, `\\\\`, `\\,`, `\\ `, `\\quad`) becomes a
+* title and abstract: LaTeX spacing (`~` between words, `\\`, `\,`, `\ `, `\quad`) becomes a
   space, then whitespace is collapsed (abstracts span several indented lines);
 * categories split on spaces; `doi`; the link is the abstract page.
 
