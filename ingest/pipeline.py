@@ -24,6 +24,7 @@ Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from ingest.faults import crash_point
 from ingest.parsers import ParseResult, iter_input_files, parse_file
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
 from ingest.rows import SCHEMA, chunk_version, row_id
+from ingest.selection import Selection, Selector
 from paperchat.errors import StoreError
 from paperchat.settings import Settings
 
@@ -42,6 +44,11 @@ if TYPE_CHECKING:
 
     from ingest.rows import StoredPaper
     from ingest.store import ChromaStore
+
+
+READ_BATCH = 2_000
+"""Papers read, planned and written together: an ingest holds one batch of records and the
+stored state of their ids at a time, whatever the size of its input (README, "Scale")."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class IngestReport:
         warnings: Things dropped from records that were stored anyway (unsafe links).
         rebuilt: True when a new collection was built and swapped in.
         migration: What migrating the store to the current id scheme did, if it was needed.
+        filtered: Papers read but left out by `--category`, `--since` or `--until`.
     """
 
     files: list[str]
@@ -80,6 +88,7 @@ class IngestReport:
     warnings: list[RecordWarning] = field(default_factory=list)
     rebuilt: bool = False
     migration: str | None = None
+    filtered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; each rejection and warning also carries its `file:line` message."""
@@ -107,6 +116,8 @@ class _Job:
     window_tokens: int | None
     allow_updates: bool
     progress: bool
+    selection: Selection = Selection()
+    read_batch: int = READ_BATCH
 
     @property
     def signature(self) -> str:
@@ -115,7 +126,7 @@ class _Job:
 
 @dataclass
 class _Plan:
-    """Papers read this run, sorted by what must happen to them."""
+    """One batch of papers, sorted by what must happen to them."""
 
     to_write: list[Paper] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)  # ids in `to_write` the store already has
@@ -126,6 +137,131 @@ class _Plan:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[RecordWarning] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    """What the batches of one run did, summed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    written: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
+
+    def add(self, plan: _Plan) -> None:
+        self.added += len(plan.to_write) - len(plan.existing)
+        self.updated += len(plan.existing) + plan.repaired
+        self.unchanged += plan.unchanged
+        self.duplicates += plan.duplicates
+        self.rejected.extend(plan.rejected)
+        self.warnings.extend(plan.warnings)
+
+
+class _Seen:
+    """The papers read so far this run, for dedupe across batches and files, in bounded room.
+
+    Each paper costs one 64-bit hash of its id in a set and one entry (content key → hash of
+    the first id holding it) in a dict: about 170 bytes per paper on CPython (small ints and
+    hash-table slots), 0.5 GB for the 2.7 million papers of the whole arXiv snapshot, against
+    several KB per paper for the records themselves, which are held one batch at a time. Two
+    ids with equal 64-bit hashes would make the second a duplicate: for 3 million ids the
+    chance is about 1 in 4 million.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._owners: dict[int, int] = {}  # content key → id hash, low bit set for arXiv ids
+
+    def has_id(self, paper_id: str) -> bool:
+        """True when a paper with this id was read before in this run."""
+        return _id_hash(paper_id) in self._ids
+
+    def add(self, paper: Paper) -> None:
+        """Remember `paper`'s id, and its content as held by it unless held already."""
+        code = _id_hash(paper.paper_id)
+        self._ids.add(code)
+        self._owners.setdefault(int(paper.content_key, 16), code)
+
+    def owner(self, paper: Paper) -> tuple[bool, bool] | None:
+        """Who first held `paper`'s content this run: (this same id?, an arXiv id?).
+
+        None when no paper read so far had this content.
+        """
+        code = self._owners.get(int(paper.content_key, 16))
+        if code is None:
+            return None
+        return code == _id_hash(paper.paper_id), bool(code & 1)
+
+
+def _id_hash(paper_id: str) -> int:
+    """64-bit hash of a paper id; the low bit says whether it is an arXiv id."""
+    digest = int.from_bytes(hashlib.blake2b(paper_id.encode(), digest_size=8).digest())
+    return (digest & ~1) | paper_id.startswith(ARXIV_PREFIX)
+
+
+class _Progress:
+    """The progress bar: papers stored or found whole, with rate and time left.
+
+    Its total is exact once every file is read; until then it is estimated from the papers
+    planned so far and the share of the input's bytes read (an arXiv snapshot is read in
+    batches of `read_batch` records).
+    """
+
+    def __init__(self, job: _Job, total_bytes: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=None,
+            unit="paper",
+            desc="Reading",
+            disable=not job.progress,
+            dynamic_ncols=True,
+        )
+        self._total_bytes = max(total_bytes, 1)
+        self._bytes = 0
+        self._planned = 0
+
+    def read(self, n_bytes: int) -> None:
+        """Count `n_bytes` more of the input read."""
+        self._bytes += n_bytes
+
+    def planned(self, papers: int, *, all_read: bool) -> None:
+        """Count a batch's papers to store or found whole; re-estimate the total."""
+        self._planned += papers
+        share = min(self._bytes / self._total_bytes, 1.0)
+        total = self._planned if all_read or share <= 0 else round(self._planned / share)
+        self.bar.total = max(total, self._planned)
+        self.bar.refresh()
+
+    def describe(self, text: str) -> None:
+        """Say what is happening now."""
+        self.bar.set_description(text)
+
+    def done(self, papers: int) -> None:
+        """Count papers stored or found whole."""
+        self.bar.update(papers)
+
+
+class _Model:
+    """The embedder, built when first needed (a re-run with nothing to write never loads it)."""
+
+    def __init__(self, job: _Job, progress: _Progress) -> None:
+        self._source = job.embedder
+        self._progress = progress
+        self._model: BaseEmbedding | None = None
+
+    def get(self) -> BaseEmbedding:
+        from llama_index.core.embeddings import BaseEmbedding
+
+        if self._model is None:
+            self._progress.describe("Loading embedding model")
+            source = self._source
+            self._model = source if isinstance(source, BaseEmbedding) else source()
+            self._progress.describe("Embedding")
+        return self._model
 
 
 def chunking_signature(settings: Settings, window: int | None) -> str:
@@ -143,6 +279,8 @@ def ingest_paths(
     rebuild: bool = False,
     progress: bool = False,
     allow_updates: bool = True,
+    selection: Selection | None = None,
+    read_batch: int = READ_BATCH,
 ) -> IngestReport:
     """Read files and folders into the store.
 
@@ -160,6 +298,8 @@ def ingest_paths(
         progress: Show a progress bar on stderr.
         allow_updates: Let a record replace a stored paper with different content (the web
             page's uploads pass False: such records are rejected).
+        selection: Keep only the records it matches, up to its limit (`ingest.selection`).
+        read_batch: Papers read, planned and written together (`READ_BATCH`).
 
     Returns:
         The run's `IngestReport`.
@@ -173,7 +313,14 @@ def ingest_paths(
 
     model = embedder_id or embedding.embedder_id(settings)
     job = _Job(
-        settings, embedder, model, embedding.window_tokens(settings), allow_updates, progress
+        settings,
+        embedder,
+        model,
+        embedding.window_tokens(settings),
+        allow_updates,
+        progress,
+        selection or Selection(),
+        read_batch,
     )
     store.reload()
     store.collect_garbage()
@@ -221,41 +368,96 @@ def _build_aside(
 
 
 def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> IngestReport:
-    """Plan against what `store` holds, write what is missing, report."""
+    """Read, plan and write in batches of `job.read_batch` records; report.
+
+    Each batch is planned against what the store holds of its ids and contents only, so
+    memory holds one batch whatever the input's size (plus `_Seen`, for dedupe across
+    batches and files).
+    """
     files = list(iter_input_files(paths))
-    plan = _plan(_read(files, job.settings), store.stored_papers(), job)
+    selector = Selector(job.selection)
+    tally = _Tally()
+    seen = _Seen()
+    progress = _Progress(job, sum(_size(f) for f in files))
+    model = _Model(job, progress)
     try:
-        written = _write(plan, store, job)
-        if plan.cleanup:
-            store.delete_rows(plan.cleanup)
+        with progress.bar:
+            records = selector.apply(_read(files, job.settings, progress.read))
+            for batch, last in _record_batches(records, job.read_batch):
+                papers = [r for r in batch if isinstance(r, Paper)]
+                stored = store.papers_like(
+                    [p.paper_id for p in papers], [p.content_key for p in papers]
+                )
+                plan = _plan(batch, stored, seen, job)
+                tally.add(plan)
+                progress.planned(len(plan.to_write) + plan.unchanged + plan.repaired, all_read=last)
+                progress.done(plan.unchanged + plan.repaired)
+                tally.written += _write(plan, store, model, progress, job)
+                if plan.cleanup:
+                    store.delete_rows(plan.cleanup)
     finally:
         store.publish()  # even after a failure: what was written is whole and readable
     return IngestReport(
         files=[str(f) for f in files],
-        added=len(plan.to_write) - len(plan.existing),
-        updated=len(plan.existing) + plan.repaired,
-        unchanged=plan.unchanged,
-        duplicates=plan.duplicates,
-        rejected=plan.rejected,
-        chunks_written=written,
+        added=tally.added,
+        updated=tally.updated,
+        unchanged=tally.unchanged,
+        duplicates=tally.duplicates,
+        rejected=tally.rejected,
+        chunks_written=tally.written,
         papers=store.count_papers(),
         chunks=store.count_chunks(),
         embedder=job.embedder_id,
         store=store.location,
-        warnings=plan.warnings,
+        warnings=tally.warnings,
+        filtered=selector.filtered,
     )
 
 
-def _read(files: Iterable[Path], settings: Settings) -> Iterator[ParseResult]:
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported as a rejection when read
+
+
+def _read(
+    files: Iterable[Path], settings: Settings, on_bytes: Callable[[int], None]
+) -> Iterator[ParseResult]:
     for path in files:
-        yield from parse_file(path, max_abstract_chars=settings.max_abstract_chars)
+        yield from parse_file(
+            path, max_abstract_chars=settings.max_abstract_chars, on_bytes=on_bytes
+        )
 
 
-def _plan(records: Iterable[ParseResult], stored: dict[str, StoredPaper], job: _Job) -> _Plan:
-    """Dedupe records by id and by content (first wins) and compare each with the store."""
+def _record_batches(
+    records: Iterable[ParseResult], size: int
+) -> Iterator[tuple[list[ParseResult], bool]]:
+    """Groups of `size` papers with the rejections and warnings among them; is it the last?
+
+    A warning stays in the group of the paper it precedes.
+    """
+    batch: list[ParseResult] = []
+    papers = 0
+    for record in records:
+        if papers >= size and not isinstance(batch[-1], RecordWarning):
+            yield batch, False
+            batch, papers = [], 0
+        batch.append(record)
+        papers += isinstance(record, Paper)
+    yield batch, True
+
+
+def _plan(
+    records: Iterable[ParseResult], stored: dict[str, StoredPaper], seen: _Seen, job: _Job
+) -> _Plan:
+    """Dedupe a batch by id and by content (first wins) and compare each paper with the store.
+
+    `stored` holds the store's state of the batch's ids and contents (`papers_like`); `seen`
+    the papers of earlier batches and files, to which this batch's are added.
+    """
     plan = _Plan()
-    seen: set[str] = set()
-    owners: dict[str, str] = {}  # content key → the first id holding it (stored, then read)
+    owners: dict[str, str] = {}  # content key → the first stored id holding it
     for pid, paper in stored.items():
         if paper.content_key:
             owners.setdefault(paper.content_key, pid)
@@ -267,26 +469,31 @@ def _plan(records: Iterable[ParseResult], stored: dict[str, StoredPaper], job: _
         elif _is_duplicate(record, seen, owners, stored):
             plan.duplicates += 1
         else:
-            seen.add(record.paper_id)
-            owners.setdefault(record.content_key, record.paper_id)
+            seen.add(record)
             _plan_paper(plan, record, stored.get(record.paper_id), job)
     return plan
 
 
 def _is_duplicate(
-    paper: Paper, seen: set[str], owners: dict[str, str], stored: dict[str, StoredPaper]
+    paper: Paper, seen: _Seen, owners: dict[str, str], stored: dict[str, StoredPaper]
 ) -> bool:
     """Read before under this id; or new, with content already held by another id.
 
-    Two different arXiv ids are two arXiv entries, kept apart even when their title and
-    abstract agree; any other pair of ids with the same content is one paper, first wins.
+    Content is held first by a stored paper, else by the first paper read with it. Two
+    different arXiv ids are two arXiv entries, kept apart even when their title and abstract
+    agree; any other pair of ids with the same content is one paper, first wins.
     """
-    if paper.paper_id in seen:
+    if seen.has_id(paper.paper_id):
         return True
-    owner = owners.get(paper.content_key)
-    if paper.paper_id in stored or owner is None or owner == paper.paper_id:
+    if paper.paper_id in stored:
         return False
-    return not (owner.startswith(ARXIV_PREFIX) and paper.paper_id.startswith(ARXIV_PREFIX))
+    is_arxiv = paper.paper_id.startswith(ARXIV_PREFIX)
+    if (owner := owners.get(paper.content_key)) is not None:
+        return owner != paper.paper_id and not (owner.startswith(ARXIV_PREFIX) and is_arxiv)
+    if (read := seen.owner(paper)) is not None:
+        same, owner_is_arxiv = read
+        return not same and not (owner_is_arxiv and is_arxiv)
+    return False
 
 
 def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job) -> None:
@@ -314,33 +521,18 @@ def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job)
         plan.stale[paper.paper_id] = state.rows_except(version)
 
 
-def _write(plan: _Plan, store: ChromaStore, job: _Job) -> int:
-    """Chunk, embed and store the planned papers in batches; return chunks written."""
-    from llama_index.core.embeddings import BaseEmbedding
-    from tqdm import tqdm
-
-    if not plan.to_write:
-        return 0
+def _write(plan: _Plan, store: ChromaStore, model: _Model, progress: _Progress, job: _Job) -> int:
+    """Chunk, embed and store a batch's planned papers; return chunks written."""
     written = 0
-    with tqdm(
-        total=len(plan.to_write),
-        unit="paper",
-        desc="Loading embedding model",
-        disable=not job.progress,
-        dynamic_ncols=True,
-    ) as bar:
-        embedder = job.embedder
-        model = embedder if isinstance(embedder, BaseEmbedding) else embedder()
-        bar.set_description("Embedding")
-        for batch in _batches(plan.to_write, job.settings, job.window_tokens):
-            texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
-            vectors = model.get_text_embedding_batch(texts)
-            written += _store_batch(store, batch, vectors, job.signature)
-            crash_point("batch-written")
-            stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
-            if stale:
-                store.delete_rows(stale)
-            bar.update(len(batch))
+    for batch in _batches(plan.to_write, job.settings, job.window_tokens):
+        texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
+        vectors = model.get().get_text_embedding_batch(texts)
+        written += _store_batch(store, batch, vectors, job.signature)
+        crash_point("batch-written")
+        stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
+        if stale:
+            store.delete_rows(stale)
+        progress.done(len(batch))
     return written
 
 
