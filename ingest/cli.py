@@ -9,7 +9,6 @@ rebuild that stored nothing, another writer busy), 2 for usage errors.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
@@ -124,19 +123,17 @@ def ingest(
         ),
     ] = None,
     since: Annotated[
-        dt.datetime | None,
+        str | None,
         typer.Option(
             "--since",
-            formats=["%Y-%m-%d"],
             metavar="YYYY-MM-DD",
             help="Keep records first submitted on or after this day (else by update_date).",
         ),
     ] = None,
     until: Annotated[
-        dt.datetime | None,
+        str | None,
         typer.Option(
             "--until",
-            formats=["%Y-%m-%d"],
             metavar="YYYY-MM-DD",
             help="Keep records first submitted on or before this day (else by update_date).",
         ),
@@ -195,16 +192,16 @@ def ingest(
 
 
 def _selection(
-    categories: list[str], since: dt.datetime | None, until: dt.datetime | None, limit: int | None
+    categories: list[str], since: str | None, until: str | None, limit: int | None
 ) -> Selection:
     """The record filters the flags ask for; a bad value is a usage error (exit status 2)."""
-    from ingest.selection import Selection, parse_category
+    from ingest.selection import Selection, parse_category, parse_day
 
     try:
         return Selection(
             categories=tuple(parse_category(c) for c in categories),
-            since=since.date() if since else None,
-            until=until.date() if until else None,
+            since=parse_day(since, "--since") if since is not None else None,
+            until=parse_day(until, "--until") if until is not None else None,
             limit=limit,
         )
     except ValueError as err:

@@ -42,6 +42,16 @@ def parse_category(text: str) -> str:
     return value
 
 
+def parse_day(text: str, flag: str) -> dt.date:
+    """Check a `--since` / `--until` value (YYYY-MM-DD); raise ValueError saying what is wrong."""
+    if _ISO_DATE.fullmatch(text.strip()):
+        try:
+            return dt.date.fromisoformat(text.strip())
+        except ValueError:
+            pass  # e.g. 2023-02-30
+    raise ValueError(f"{flag} {text!r} is not a day; expected YYYY-MM-DD, e.g. 2023-01-31")
+
+
 def record_date(paper: Paper) -> dt.date | None:
     """The record's date when it is YYYY-MM-DD (or starts so), else None."""
     match = _ISO_DATE.match(paper.date or "")
