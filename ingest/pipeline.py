@@ -24,7 +24,6 @@ Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from ingest.parsers import ParseResult, iter_input_files, parse_file
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
 from ingest.rows import SCHEMA, chunk_version, row_id
 from ingest.selection import Selection, Selector
+from ingest.streaming import LazyEmbedder, Progress, SeenPapers, file_size, record_batches
 from paperchat.errors import StoreError
 from paperchat.settings import Settings
 
@@ -160,110 +160,6 @@ class _Tally:
         self.warnings.extend(plan.warnings)
 
 
-class _Seen:
-    """The papers read so far this run, for dedupe across batches and files, in bounded room.
-
-    Each paper costs one 64-bit hash of its id in a set and one entry (content key → hash of
-    the first id holding it) in a dict: about 170 bytes per paper on CPython (small ints and
-    hash-table slots), 0.5 GB for the 2.7 million papers of the whole arXiv snapshot, against
-    several KB per paper for the records themselves, which are held one batch at a time. Two
-    ids with equal 64-bit hashes would make the second a duplicate: for 3 million ids the
-    chance is about 1 in 4 million.
-    """
-
-    def __init__(self) -> None:
-        self._ids: set[int] = set()
-        self._owners: dict[int, int] = {}  # content key → id hash, low bit set for arXiv ids
-
-    def has_id(self, paper_id: str) -> bool:
-        """True when a paper with this id was read before in this run."""
-        return _id_hash(paper_id) in self._ids
-
-    def add(self, paper: Paper) -> None:
-        """Remember `paper`'s id, and its content as held by it unless held already."""
-        code = _id_hash(paper.paper_id)
-        self._ids.add(code)
-        self._owners.setdefault(int(paper.content_key, 16), code)
-
-    def owner(self, paper: Paper) -> tuple[bool, bool] | None:
-        """Who first held `paper`'s content this run: (this same id?, an arXiv id?).
-
-        None when no paper read so far had this content.
-        """
-        code = self._owners.get(int(paper.content_key, 16))
-        if code is None:
-            return None
-        return code == _id_hash(paper.paper_id), bool(code & 1)
-
-
-def _id_hash(paper_id: str) -> int:
-    """64-bit hash of a paper id; the low bit says whether it is an arXiv id."""
-    digest = int.from_bytes(hashlib.blake2b(paper_id.encode(), digest_size=8).digest())
-    return (digest & ~1) | paper_id.startswith(ARXIV_PREFIX)
-
-
-class _Progress:
-    """The progress bar: papers stored or found whole, with rate and time left.
-
-    Its total is exact once every file is read; until then it is estimated from the papers
-    planned so far and the share of the input's bytes read (an arXiv snapshot is read in
-    batches of `read_batch` records).
-    """
-
-    def __init__(self, job: _Job, total_bytes: int) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=None,
-            unit="paper",
-            desc="Reading",
-            disable=not job.progress,
-            dynamic_ncols=True,
-        )
-        self._total_bytes = max(total_bytes, 1)
-        self._bytes = 0
-        self._planned = 0
-
-    def read(self, n_bytes: int) -> None:
-        """Count `n_bytes` more of the input read."""
-        self._bytes += n_bytes
-
-    def planned(self, papers: int, *, all_read: bool) -> None:
-        """Count a batch's papers to store or found whole; re-estimate the total."""
-        self._planned += papers
-        share = min(self._bytes / self._total_bytes, 1.0)
-        total = self._planned if all_read or share <= 0 else round(self._planned / share)
-        self.bar.total = max(total, self._planned)
-        self.bar.refresh()
-
-    def describe(self, text: str) -> None:
-        """Say what is happening now."""
-        self.bar.set_description(text)
-
-    def done(self, papers: int) -> None:
-        """Count papers stored or found whole."""
-        self.bar.update(papers)
-
-
-class _Model:
-    """The embedder, built when first needed (a re-run with nothing to write never loads it)."""
-
-    def __init__(self, job: _Job, progress: _Progress) -> None:
-        self._source = job.embedder
-        self._progress = progress
-        self._model: BaseEmbedding | None = None
-
-    def get(self) -> BaseEmbedding:
-        from llama_index.core.embeddings import BaseEmbedding
-
-        if self._model is None:
-            self._progress.describe("Loading embedding model")
-            source = self._source
-            self._model = source if isinstance(source, BaseEmbedding) else source()
-            self._progress.describe("Embedding")
-        return self._model
-
-
 def chunking_signature(settings: Settings, window: int | None) -> str:
     """Identify the chunking parameters; a change re-chunks every paper."""
     return f"cl100k:{settings.chunk_tokens}:{settings.chunk_overlap}:{window}"
@@ -371,19 +267,19 @@ def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> Ingest
     """Read, plan and write in batches of `job.read_batch` records; report.
 
     Each batch is planned against what the store holds of its ids and contents only, so
-    memory holds one batch whatever the input's size (plus `_Seen`, for dedupe across
+    memory holds one batch whatever the input's size (plus `SeenPapers`, for dedupe across
     batches and files).
     """
     files = list(iter_input_files(paths))
     selector = Selector(job.selection)
     tally = _Tally()
-    seen = _Seen()
-    progress = _Progress(job, sum(_size(f) for f in files))
-    model = _Model(job, progress)
+    seen = SeenPapers()
+    progress = Progress(show=job.progress, total_bytes=sum(file_size(f) for f in files))
+    model = LazyEmbedder(job.embedder, progress)
     try:
         with progress.bar:
             records = selector.apply(_read(files, job.settings, progress.read))
-            for batch, last in _record_batches(records, job.read_batch):
+            for batch, last in record_batches(records, job.read_batch):
                 papers = [r for r in batch if isinstance(r, Paper)]
                 stored = store.papers_like(
                     [p.paper_id for p in papers], [p.content_key for p in papers]
@@ -414,13 +310,6 @@ def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> Ingest
     )
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0  # reported as a rejection when read
-
-
 def _read(
     files: Iterable[Path], settings: Settings, on_bytes: Callable[[int], None]
 ) -> Iterator[ParseResult]:
@@ -430,26 +319,8 @@ def _read(
         )
 
 
-def _record_batches(
-    records: Iterable[ParseResult], size: int
-) -> Iterator[tuple[list[ParseResult], bool]]:
-    """Groups of `size` papers with the rejections and warnings among them; is it the last?
-
-    A warning stays in the group of the paper it precedes.
-    """
-    batch: list[ParseResult] = []
-    papers = 0
-    for record in records:
-        if papers >= size and not isinstance(batch[-1], RecordWarning):
-            yield batch, False
-            batch, papers = [], 0
-        batch.append(record)
-        papers += isinstance(record, Paper)
-    yield batch, True
-
-
 def _plan(
-    records: Iterable[ParseResult], stored: dict[str, StoredPaper], seen: _Seen, job: _Job
+    records: Iterable[ParseResult], stored: dict[str, StoredPaper], seen: SeenPapers, job: _Job
 ) -> _Plan:
     """Dedupe a batch by id and by content (first wins) and compare each paper with the store.
 
@@ -475,7 +346,7 @@ def _plan(
 
 
 def _is_duplicate(
-    paper: Paper, seen: _Seen, owners: dict[str, str], stored: dict[str, StoredPaper]
+    paper: Paper, seen: SeenPapers, owners: dict[str, str], stored: dict[str, StoredPaper]
 ) -> bool:
     """Read before under this id; or new, with content already held by another id.
 
@@ -521,7 +392,9 @@ def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job)
         plan.stale[paper.paper_id] = state.rows_except(version)
 
 
-def _write(plan: _Plan, store: ChromaStore, model: _Model, progress: _Progress, job: _Job) -> int:
+def _write(
+    plan: _Plan, store: ChromaStore, model: LazyEmbedder, progress: Progress, job: _Job
+) -> int:
     """Chunk, embed and store a batch's planned papers; return chunks written."""
     written = 0
     for batch in _batches(plan.to_write, job.settings, job.window_tokens):
