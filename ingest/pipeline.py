@@ -13,11 +13,14 @@ kill at any point leaves behind (docs/ingest.md, "Crash safety"):
 * a store written with an older id scheme is first copied to the current one and swapped in
   (`ingest.migrate`).
 
-Records are deduplicated by id (first wins) and by content (`Paper.content_key`): a new record
-whose normalised title and abstract are already stored, or read earlier, under another id is
-a duplicate (unless both ids are arXiv ids: two arXiv entries stay two papers). With
-`allow_updates=False` (uploads from the web page) a record never replaces a stored paper
-with different content; it is rejected with a reason instead.
+Input is read, planned and written in batches of `read_batch` papers (`READ_BATCH`): each
+batch is compared with the store's state of just its ids and contents, so memory does not grow
+with the input (docs/scale.md). Records are deduplicated, across batches and files, by id
+(first wins) and by content (`Paper.content_key`): a new record whose normalised title and
+abstract are already stored, or read earlier, under another id is a duplicate (unless both
+ids are arXiv ids: two arXiv entries stay two papers). With `allow_updates=False` (uploads
+from the web page) a record never replaces a stored paper with different content; it is
+rejected with a reason instead.
 
 Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 """
