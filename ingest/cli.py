@@ -21,14 +21,17 @@ from paperchat.errors import PaperchatError
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
+    from ingest.selection import Selection
     from ingest.store import ChromaStore
     from paperchat.settings import Settings
 
 # Help texts: one paragraph per line; Typer keeps the line breaks it is given.
 INGEST_HELP = (
     "Add paper abstracts to the store; re-running skips papers already stored.\n\n"
-    "Reads the sample corpus layouts (.txt), and JSONL or CSV with arXiv field names (id, "
-    "title, abstract, authors, categories, update_date or published, url, doi). A folder means "
+    "Reads the sample corpus layouts (.txt), JSONL or CSV with arXiv field names (id, "
+    "title, abstract, authors, categories, update_date or published, url, doi), and the arXiv "
+    "metadata snapshot (arxiv-metadata-oai-snapshot.json, JSON lines, recognised by its fields "
+    "whatever its name; read in batches, so memory stays flat). A folder means "
     "every supported file in it. Records that cannot be read are listed as file:line: reason; "
     "the others are still stored. Links that are not http(s) are dropped with a warning.\n\n"
     "Ids: arxiv:<id> for real arXiv ids (2301.01234, hep-th/9901001, arXiv: prefixes and "
@@ -37,11 +40,17 @@ INGEST_HELP = (
     "one. A paper already stored under another id with the same title and abstract is skipped "
     "as a duplicate. A changed abstract replaces that paper's chunks: the new ones are written "
     "before the old ones are deleted.\n\n"
+    "--category, --since, --until and --limit choose records as they are read: a category "
+    "matches any of a record's categories (cs.CL; an archive such as cs matches cs.*; repeat "
+    "the flag for several); dates are the first version's submission date (else update_date), "
+    "inclusive; --limit stops after that many matching records.\n\n"
     "--rebuild builds a new store from the given files and swaps it in only if it holds at "
     "least one paper; otherwise the current store stays and the command says why.\n\n"
     "Examples:\n\n"
     "  paperchat ingest data/sample\n\n"
     "  paperchat ingest papers.jsonl more.csv --json\n\n"
+    "  paperchat ingest arxiv-metadata-oai-snapshot.json --category cs.CL --since 2023-01-01\n\n"
+    "  paperchat ingest arxiv-metadata-oai-snapshot.json --category cs --limit 5000\n\n"
     "  PAPERCHAT_EMBED=openai paperchat ingest --rebuild data/sample\n\n"
     "  paperchat ingest new.jsonl --wait 600   # queue behind a running ingest\n\n"
     "Exit status: 0 everything stored, 1 some records rejected (the rest are stored) or the "
@@ -104,6 +113,37 @@ def ingest(
             "until then.",
         ),
     ] = False,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            metavar="CAT",
+            show_default=False,
+            help="Keep records with this arXiv category (cs.CL) or archive (cs); repeatable.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="YYYY-MM-DD",
+            help="Keep records first submitted on or after this day (else by update_date).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="YYYY-MM-DD",
+            help="Keep records first submitted on or before this day (else by update_date).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", min=1, metavar="N", help="Stop after N records that pass the filters."
+        ),
+    ] = None,
     wait: WaitOption = 0.0,
     as_json: JsonFlag = False,
 ) -> None:
@@ -113,6 +153,7 @@ def ingest(
     from ingest.pipeline import RebuildRefused, ingest_paths
     from paperchat.settings import Settings
 
+    selection = _selection(category or [], since, until, limit)
     settings = Settings()
     command = " ".join(["paperchat ingest", *(["--rebuild"] if rebuild else []), *map(str, paths)])
     with _errors_exit(), writer_lock(settings, command[:200], wait_s=wait):
@@ -127,6 +168,7 @@ def ingest(
                 embedder_id=model,
                 rebuild=rebuild,
                 progress=not as_json and sys.stderr.isatty(),
+                selection=selection,
             )
         except RebuildRefused as err:
             _echo_problems(err.report)
@@ -137,15 +179,33 @@ def ingest(
         _echo_problems(report)
         if report.migration:
             typer.echo(report.migration, err=True)
+        filtered = f", {report.filtered} filtered out" if selection.active else ""
         typer.echo(
             f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{len(report.rejected)} rejected, {report.duplicates} duplicates skipped "
-            f"({len(report.files)} files)."
+            f"{len(report.rejected)} rejected, {report.duplicates} duplicates skipped"
+            f"{filtered} ({len(report.files)} files)."
         )
         rebuilt = "Rebuilt store" if report.rebuilt else "Store"
         typer.echo(f"{rebuilt}: {report.papers} papers, {report.chunks} chunks at {report.store}")
     if report.rejected:
         raise typer.Exit(1)
+
+
+def _selection(
+    categories: list[str], since: str | None, until: str | None, limit: int | None
+) -> Selection:
+    """The record filters the flags ask for; a bad value is a usage error (exit status 2)."""
+    from ingest.selection import Selection, parse_category, parse_day
+
+    try:
+        return Selection(
+            categories=tuple(parse_category(c) for c in categories),
+            since=parse_day(since, "--since") if since is not None else None,
+            until=parse_day(until, "--until") if until is not None else None,
+            limit=limit,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
 
 
 def _echo_problems(report: IngestReport) -> None:

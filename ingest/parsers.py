@@ -7,6 +7,9 @@ Supported, detected automatically:
   (`  • 5 authors` or an organisation line, `·`, a date) (layout 2).
 * `alternating`: two header lines, then title and abstract lines alternating; the first
   title is glued to `Subscribe` (layout 3).
+* `arxiv-snapshot`: the arXiv metadata snapshot (JSON lines), recognised by name or by its
+  first object's fields and streamed line by line (`ingest.arxiv`); other files are read
+  whole (they are small).
 * `jsonl` and `csv`: arXiv metadata field names (`id`, `title`, `abstract`, `authors`,
   `categories`, `update_date`/`published`, optional `url`/`doi`).
 
@@ -21,11 +24,12 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.arxiv import is_snapshot, parse_snapshot
 from ingest.records import (
     Paper,
     RecordWarning,
@@ -34,6 +38,7 @@ from ingest.records import (
     make_paper,
     normalise_text,
     parse_arxiv_id,
+    split_authors,
     year_from_date,
 )
 
@@ -50,6 +55,7 @@ _HEADER_LINES = {
     "byak and the research community",
 }
 _SHOWN_URL_CHARS = 60
+_HEAD_BYTES = 1 << 16  # read to detect a streamed layout
 
 ParseResult = Paper | Rejection | RecordWarning
 
@@ -74,14 +80,34 @@ def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def parse_file(path: Path, *, max_abstract_chars: int = 20_000) -> Iterator[ParseResult]:
-    """Parse one file into papers and rejections; never raises for bad content."""
+def parse_file(
+    path: Path,
+    *,
+    max_abstract_chars: int = 20_000,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[ParseResult]:
+    """Parse one file into papers and rejections; never raises for bad content.
+
+    Args:
+        path: The file.
+        max_abstract_chars: Longer abstracts are rejected.
+        on_bytes: Called with the number of bytes read, as they are read (for progress).
+    """
     name = str(path)
     try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+        if head.strip() and b"\x00" not in head and is_snapshot(name, _head_lines(head)):
+            yield from parse_snapshot(
+                path, max_abstract_chars=max_abstract_chars, on_bytes=on_bytes
+            )
+            return
         raw = path.read_bytes()
     except OSError as err:
         yield Rejection(name, 0, f"cannot read file: {err.strerror or err}")
         return
+    if on_bytes is not None:
+        on_bytes(len(raw))
     if not raw.strip():
         yield Rejection(name, 0, "file is empty")
         return
@@ -89,9 +115,12 @@ def parse_file(path: Path, *, max_abstract_chars: int = 20_000) -> Iterator[Pars
         yield Rejection(name, 0, "binary file (contains NUL bytes); expected text, JSONL or CSV")
         return
     text = _decode(raw)
+    layout = detect_layout(path, text.lines)
+    if layout == "arxiv-snapshot":  # its first object lies past the bytes looked at above
+        yield from parse_snapshot(path, max_abstract_chars=max_abstract_chars)
+        return
     for line_no, detail in text.bad_lines.items():
         yield Rejection(name, line_no, f"not valid UTF-8 ({detail}); re-save the file as UTF-8")
-    layout = detect_layout(path, text.lines)
     parser = _PARSERS[layout]
     for result in parser(name, text.lines, max_abstract_chars):
         if isinstance(result, Paper) and _touches_bad_line(result, text):
@@ -99,8 +128,18 @@ def parse_file(path: Path, *, max_abstract_chars: int = 20_000) -> Iterator[Pars
         yield result
 
 
+def _head_lines(head: bytes) -> list[str]:
+    """The whole lines of a file's first bytes, decoded leniently (for detection only)."""
+    lines = head.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    if len(head) == _HEAD_BYTES:
+        lines.pop()  # cut off part-way
+    return [line.decode("utf-8", errors="replace") for line in lines]
+
+
 def detect_layout(path: Path, lines: list[str]) -> str:
     """Name the layout of a file from its suffix and first lines."""
+    if is_snapshot(str(path), lines):
+        return "arxiv-snapshot"
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson", ".json"}:
         return "jsonl"
@@ -235,7 +274,7 @@ def _record_from_mapping(
         return
     raw_id = str(row.get("id") or "").strip()
     arxiv = parse_arxiv_id(raw_id) if raw_id else None
-    authors = _authors(row.get("authors"))
+    authors = split_authors(row.get("authors"))
     date = str(row.get("update_date") or row.get("published") or row.get("date") or "") or None
     raw_categories = row.get("categories")
     categories = (
@@ -269,15 +308,6 @@ def _record_from_mapping(
             name, number, f"link {shown!r} dropped: only http:// and https:// links are stored"
         )
     yield paper
-
-
-def _authors(value: object) -> tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(normalise_text(str(v)) for v in value if str(v).strip())
-    if isinstance(value, str) and value.strip():
-        parts = re.split(r",\s*|\s+and\s+|;\s*", normalise_text(value))
-        return tuple(p for p in parts if p)
-    return ()
 
 
 def _parse_jsonl(name: str, lines: list[str], max_chars: int) -> Iterator[ParseResult]:

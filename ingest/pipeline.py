@@ -13,11 +13,14 @@ kill at any point leaves behind (docs/ingest.md, "Crash safety"):
 * a store written with an older id scheme is first copied to the current one and swapped in
   (`ingest.migrate`).
 
-Records are deduplicated by id (first wins) and by content (`Paper.content_key`): a new record
-whose normalised title and abstract are already stored, or read earlier, under another id is
-a duplicate (unless both ids are arXiv ids: two arXiv entries stay two papers). With
-`allow_updates=False` (uploads from the web page) a record never replaces a stored paper
-with different content; it is rejected with a reason instead.
+Input is read, planned and written in batches of `read_batch` papers (`READ_BATCH`): each
+batch is compared with the store's state of just its ids and contents, so memory does not grow
+with the input (docs/scale.md). Records are deduplicated, across batches and files, by id
+(first wins) and by content (`Paper.content_key`): a new record whose normalised title and
+abstract are already stored, or read earlier, under another id is a duplicate (unless both
+ids are arXiv ids: two arXiv entries stay two papers). With `allow_updates=False` (uploads
+from the web page) a record never replaces a stored paper with different content; it is
+rejected with a reason instead.
 
 Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 """
@@ -34,6 +37,8 @@ from ingest.faults import crash_point
 from ingest.parsers import ParseResult, iter_input_files, parse_file
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
 from ingest.rows import SCHEMA, chunk_version, row_id
+from ingest.selection import Selection, Selector
+from ingest.streaming import LazyEmbedder, Progress, SeenPapers, file_size, record_batches
 from paperchat.errors import StoreError
 from paperchat.settings import Settings
 
@@ -42,6 +47,11 @@ if TYPE_CHECKING:
 
     from ingest.rows import StoredPaper
     from ingest.store import ChromaStore
+
+
+READ_BATCH = 2_000
+"""Papers read, planned and written together: an ingest holds one batch of records and the
+stored state of their ids at a time, whatever the size of its input (README, "Scale")."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class IngestReport:
         warnings: Things dropped from records that were stored anyway (unsafe links).
         rebuilt: True when a new collection was built and swapped in.
         migration: What migrating the store to the current id scheme did, if it was needed.
+        filtered: Papers read but left out by `--category`, `--since` or `--until`.
     """
 
     files: list[str]
@@ -80,6 +91,7 @@ class IngestReport:
     warnings: list[RecordWarning] = field(default_factory=list)
     rebuilt: bool = False
     migration: str | None = None
+    filtered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; each rejection and warning also carries its `file:line` message."""
@@ -107,6 +119,8 @@ class _Job:
     window_tokens: int | None
     allow_updates: bool
     progress: bool
+    selection: Selection = Selection()
+    read_batch: int = READ_BATCH
 
     @property
     def signature(self) -> str:
@@ -115,7 +129,7 @@ class _Job:
 
 @dataclass
 class _Plan:
-    """Papers read this run, sorted by what must happen to them."""
+    """One batch of papers, sorted by what must happen to them."""
 
     to_write: list[Paper] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)  # ids in `to_write` the store already has
@@ -126,6 +140,27 @@ class _Plan:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[RecordWarning] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    """What the batches of one run did, summed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    written: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
+
+    def add(self, plan: _Plan) -> None:
+        self.added += len(plan.to_write) - len(plan.existing)
+        self.updated += len(plan.existing) + plan.repaired
+        self.unchanged += plan.unchanged
+        self.duplicates += plan.duplicates
+        self.rejected.extend(plan.rejected)
+        self.warnings.extend(plan.warnings)
 
 
 def chunking_signature(settings: Settings, window: int | None) -> str:
@@ -143,6 +178,8 @@ def ingest_paths(
     rebuild: bool = False,
     progress: bool = False,
     allow_updates: bool = True,
+    selection: Selection | None = None,
+    read_batch: int = READ_BATCH,
 ) -> IngestReport:
     """Read files and folders into the store.
 
@@ -160,6 +197,8 @@ def ingest_paths(
         progress: Show a progress bar on stderr.
         allow_updates: Let a record replace a stored paper with different content (the web
             page's uploads pass False: such records are rejected).
+        selection: Keep only the records it matches, up to its limit (`ingest.selection`).
+        read_batch: Papers read, planned and written together (`READ_BATCH`).
 
     Returns:
         The run's `IngestReport`.
@@ -173,7 +212,14 @@ def ingest_paths(
 
     model = embedder_id or embedding.embedder_id(settings)
     job = _Job(
-        settings, embedder, model, embedding.window_tokens(settings), allow_updates, progress
+        settings,
+        embedder,
+        model,
+        embedding.window_tokens(settings),
+        allow_updates,
+        progress,
+        selection or Selection(),
+        read_batch,
     )
     store.reload()
     store.collect_garbage()
@@ -221,41 +267,71 @@ def _build_aside(
 
 
 def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> IngestReport:
-    """Plan against what `store` holds, write what is missing, report."""
+    """Read, plan and write in batches of `job.read_batch` records; report.
+
+    Each batch is planned against what the store holds of its ids and contents only, so
+    memory holds one batch whatever the input's size (plus `SeenPapers`, for dedupe across
+    batches and files).
+    """
     files = list(iter_input_files(paths))
-    plan = _plan(_read(files, job.settings), store.stored_papers(), job)
+    selector = Selector(job.selection)
+    tally = _Tally()
+    seen = SeenPapers()
+    progress = Progress(show=job.progress, total_bytes=sum(file_size(f) for f in files))
+    model = LazyEmbedder(job.embedder, progress)
     try:
-        written = _write(plan, store, job)
-        if plan.cleanup:
-            store.delete_rows(plan.cleanup)
+        with progress.bar:
+            records = selector.apply(_read(files, job.settings, progress.read))
+            for batch, last in record_batches(records, job.read_batch):
+                papers = [r for r in batch if isinstance(r, Paper)]
+                stored = store.papers_like(
+                    [p.paper_id for p in papers], [p.content_key for p in papers]
+                )
+                plan = _plan(batch, stored, seen, job)
+                tally.add(plan)
+                progress.planned(len(plan.to_write) + plan.unchanged + plan.repaired, all_read=last)
+                progress.done(plan.unchanged + plan.repaired)
+                tally.written += _write(plan, store, model, progress, job)
+                if plan.cleanup:
+                    store.delete_rows(plan.cleanup)
     finally:
         store.publish()  # even after a failure: what was written is whole and readable
     return IngestReport(
         files=[str(f) for f in files],
-        added=len(plan.to_write) - len(plan.existing),
-        updated=len(plan.existing) + plan.repaired,
-        unchanged=plan.unchanged,
-        duplicates=plan.duplicates,
-        rejected=plan.rejected,
-        chunks_written=written,
+        added=tally.added,
+        updated=tally.updated,
+        unchanged=tally.unchanged,
+        duplicates=tally.duplicates,
+        rejected=tally.rejected,
+        chunks_written=tally.written,
         papers=store.count_papers(),
         chunks=store.count_chunks(),
         embedder=job.embedder_id,
         store=store.location,
-        warnings=plan.warnings,
+        warnings=tally.warnings,
+        filtered=selector.filtered,
     )
 
 
-def _read(files: Iterable[Path], settings: Settings) -> Iterator[ParseResult]:
+def _read(
+    files: Iterable[Path], settings: Settings, on_bytes: Callable[[int], None]
+) -> Iterator[ParseResult]:
     for path in files:
-        yield from parse_file(path, max_abstract_chars=settings.max_abstract_chars)
+        yield from parse_file(
+            path, max_abstract_chars=settings.max_abstract_chars, on_bytes=on_bytes
+        )
 
 
-def _plan(records: Iterable[ParseResult], stored: dict[str, StoredPaper], job: _Job) -> _Plan:
-    """Dedupe records by id and by content (first wins) and compare each with the store."""
+def _plan(
+    records: Iterable[ParseResult], stored: dict[str, StoredPaper], seen: SeenPapers, job: _Job
+) -> _Plan:
+    """Dedupe a batch by id and by content (first wins) and compare each paper with the store.
+
+    `stored` holds the store's state of the batch's ids and contents (`papers_like`); `seen`
+    the papers of earlier batches and files, to which this batch's are added.
+    """
     plan = _Plan()
-    seen: set[str] = set()
-    owners: dict[str, str] = {}  # content key → the first id holding it (stored, then read)
+    owners: dict[str, str] = {}  # content key → the first stored id holding it
     for pid, paper in stored.items():
         if paper.content_key:
             owners.setdefault(paper.content_key, pid)
@@ -267,26 +343,31 @@ def _plan(records: Iterable[ParseResult], stored: dict[str, StoredPaper], job: _
         elif _is_duplicate(record, seen, owners, stored):
             plan.duplicates += 1
         else:
-            seen.add(record.paper_id)
-            owners.setdefault(record.content_key, record.paper_id)
+            seen.add(record)
             _plan_paper(plan, record, stored.get(record.paper_id), job)
     return plan
 
 
 def _is_duplicate(
-    paper: Paper, seen: set[str], owners: dict[str, str], stored: dict[str, StoredPaper]
+    paper: Paper, seen: SeenPapers, owners: dict[str, str], stored: dict[str, StoredPaper]
 ) -> bool:
     """Read before under this id; or new, with content already held by another id.
 
-    Two different arXiv ids are two arXiv entries, kept apart even when their title and
-    abstract agree; any other pair of ids with the same content is one paper, first wins.
+    Content is held first by a stored paper, else by the first paper read with it. Two
+    different arXiv ids are two arXiv entries, kept apart even when their title and abstract
+    agree; any other pair of ids with the same content is one paper, first wins.
     """
-    if paper.paper_id in seen:
+    if seen.has_id(paper.paper_id):
         return True
-    owner = owners.get(paper.content_key)
-    if paper.paper_id in stored or owner is None or owner == paper.paper_id:
+    if paper.paper_id in stored:
         return False
-    return not (owner.startswith(ARXIV_PREFIX) and paper.paper_id.startswith(ARXIV_PREFIX))
+    is_arxiv = paper.paper_id.startswith(ARXIV_PREFIX)
+    if (owner := owners.get(paper.content_key)) is not None:
+        return owner != paper.paper_id and not (owner.startswith(ARXIV_PREFIX) and is_arxiv)
+    if (read := seen.owner(paper)) is not None:
+        same, owner_is_arxiv = read
+        return not same and not (owner_is_arxiv and is_arxiv)
+    return False
 
 
 def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job) -> None:
@@ -314,33 +395,20 @@ def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job)
         plan.stale[paper.paper_id] = state.rows_except(version)
 
 
-def _write(plan: _Plan, store: ChromaStore, job: _Job) -> int:
-    """Chunk, embed and store the planned papers in batches; return chunks written."""
-    from llama_index.core.embeddings import BaseEmbedding
-    from tqdm import tqdm
-
-    if not plan.to_write:
-        return 0
+def _write(
+    plan: _Plan, store: ChromaStore, model: LazyEmbedder, progress: Progress, job: _Job
+) -> int:
+    """Chunk, embed and store a batch's planned papers; return chunks written."""
     written = 0
-    with tqdm(
-        total=len(plan.to_write),
-        unit="paper",
-        desc="Loading embedding model",
-        disable=not job.progress,
-        dynamic_ncols=True,
-    ) as bar:
-        embedder = job.embedder
-        model = embedder if isinstance(embedder, BaseEmbedding) else embedder()
-        bar.set_description("Embedding")
-        for batch in _batches(plan.to_write, job.settings, job.window_tokens):
-            texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
-            vectors = model.get_text_embedding_batch(texts)
-            written += _store_batch(store, batch, vectors, job.signature)
-            crash_point("batch-written")
-            stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
-            if stale:
-                store.delete_rows(stale)
-            bar.update(len(batch))
+    for batch in _batches(plan.to_write, job.settings, job.window_tokens):
+        texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
+        vectors = model.get().get_text_embedding_batch(texts)
+        written += _store_batch(store, batch, vectors, job.signature)
+        crash_point("batch-written")
+        stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
+        if stale:
+            store.delete_rows(stale)
+        progress.done(len(batch))
     return written
 
 

@@ -158,6 +158,16 @@ def untitled_display_title(abstract: str) -> str:
     return UNTITLED + " ".join(words[:10]) + (" ..." if len(words) > 10 else "")
 
 
+def split_authors(value: object) -> tuple[str, ...]:
+    """Author names from a list, or from one string joined by commas, `and` or semicolons."""
+    if isinstance(value, list):
+        return tuple(normalise_text(str(v)) for v in value if str(v).strip())
+    if isinstance(value, str) and value.strip():
+        parts = re.split(r",\s*|\s+and\s+|;\s*", normalise_text(value))
+        return tuple(p for p in parts if p)
+    return ()
+
+
 def year_from_date(date_text: str | None) -> int | None:
     """Return the four-digit year in a date string, or None (e.g. 'Sep 30' has no year)."""
     if not date_text:
@@ -180,7 +190,8 @@ class Paper:
         authors: Author names when the source lists them.
         author_count: Number of authors (from the list, or from a "5 authors" trailer).
         year: Publication year as an int, None when unknown.
-        date: The date text exactly as the source gave it.
+        date: The date text as the source gave it (the arXiv snapshot: its first version's
+            date as YYYY-MM-DD, see `ingest.arxiv`).
         url: Link to the paper when known.
         doi: DOI when known.
         categories: arXiv categories when known.

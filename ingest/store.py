@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -72,6 +73,7 @@ GENERATION_KEY = "paperchat:generation"
 POINTER_SUFFIX = "-live"
 HNSW_EF = 200  # ef_search and ef_construction: candidate list size of the HNSW graph
 _PAGE = 5_000  # rows per `get` page when reading the whole collection
+_IN_SLICE = 500  # values per `$in` filter (well under SQLite's bound variables per query)
 _STAMP = r"\d{8}T\d{12}"
 
 T = TypeVar("T")
@@ -463,17 +465,26 @@ class ChromaStore:
         """Summarise every stored paper's versions, to tell unchanged, changed and partial apart."""
         papers: dict[str, StoredPaper] = {}
         for page in self._pages(None, ["metadatas"]):
-            for row, _ in page:
-                meta = row.metadata
-                paper = papers.setdefault(str(meta.get("paper_id")), StoredPaper())
-                if meta.get("content_key"):
-                    paper.content_key = str(meta["content_key"])
-                version = paper.versions.setdefault(str(meta.get("version", "")), StoredVersion())
-                version.content_hashes.add(str(meta.get("content_hash")))
-                version.chunking.add(str(meta.get("chunking")))
-                version.n_chunks.add(int(meta.get("n_chunks", -1)))
-                version.indexes.add(int(meta.get("chunk_index", -1)))
-                version.row_ids.append(row.chunk_id)
+            _summarise(((row.metadata, row.chunk_id) for row, _ in page), papers)
+        return papers
+
+    def papers_like(
+        self, paper_ids: Sequence[str], content_keys: Sequence[str]
+    ) -> dict[str, StoredPaper]:
+        """`stored_papers()` for just the papers with one of these ids or content keys.
+
+        What a streamed ingest needs to plan one batch of records: the stored state of the
+        batch's ids (every row of each), and which stored papers already hold their contents
+        (the rows of that content). Asked `_IN_SLICE` values at a time.
+        """
+        papers: dict[str, StoredPaper] = {}
+        for field, values in (("paper_id", paper_ids), ("content_key", content_keys)):
+            unique = list(dict.fromkeys(values))
+            for start in range(0, len(unique), _IN_SLICE):
+                where: dict[str, Any] = {field: {"$in": unique[start : start + _IN_SLICE]}}
+                got = self._read(functools.partial(_get_metadatas, where=where))
+                rows = zip(got["metadatas"] or [], got["ids"], strict=True)
+                _summarise(((dict(m or {}), rid) for m, rid in rows), papers, seen_rows=True)
         return papers
 
     def upsert(
@@ -636,6 +647,34 @@ def _keyword_row(row: ChunkRow) -> KeywordRow:
         title=str(meta.get("title", "")),
         text=row.text,
     )
+
+
+def _get_metadatas(collection: Collection, *, where: dict[str, Any]) -> Any:
+    return collection.get(where=where, include=["metadatas"])
+
+
+def _summarise(
+    rows: Iterable[tuple[dict[str, Any], str]],
+    papers: dict[str, StoredPaper],
+    *,
+    seen_rows: bool = False,
+) -> None:
+    """Add rows (metadata, row id) to the per-paper summaries in `papers`.
+
+    With `seen_rows`, a row already summarised (read twice, by id and by content) is skipped.
+    """
+    for meta, rid in rows:
+        paper = papers.setdefault(str(meta.get("paper_id")), StoredPaper())
+        if meta.get("content_key"):
+            paper.content_key = str(meta["content_key"])
+        version = paper.versions.setdefault(str(meta.get("version", "")), StoredVersion())
+        if seen_rows and rid in version.row_ids:
+            continue
+        version.content_hashes.add(str(meta.get("content_hash")))
+        version.chunking.add(str(meta.get("chunking")))
+        version.n_chunks.add(int(meta.get("n_chunks", -1)))
+        version.indexes.add(int(meta.get("chunk_index", -1)))
+        version.row_ids.append(rid)
 
 
 def _mismatch(location: str, stored: str, configured: str) -> str:
