@@ -70,10 +70,15 @@ def build_embedder(settings: Settings) -> BaseEmbedding:
     if settings.embed == "openai":
         return OpenAICompatibleEmbedding.from_settings(settings)
     device = resolve_device(settings.embed_device, settings.embed_runtime)
-    batch_size = settings.embed_batch_size
-    if device != "cpu" and "embed_batch_size" not in settings.model_fields_set:
-        batch_size = GPU_BATCH_SIZE
+    batch_size = batch_size_for(settings, device)
     return _local_embedder(settings.embed_runtime, device, batch_size, settings.model_dir)
+
+
+def batch_size_for(settings: Settings, device: str) -> int:
+    """Texts per model call: `embed_batch_size` if set, else 64 on CPU and 256 on a GPU."""
+    if device != "cpu" and "embed_batch_size" not in settings.model_fields_set:
+        return GPU_BATCH_SIZE
+    return settings.embed_batch_size
 
 
 def resolve_device(requested: EmbedDevice, runtime: EmbedRuntime = "torch") -> str:

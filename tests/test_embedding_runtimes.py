@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedding import build_embedder, embedder_id, resolve_device
+from ingest.embedding import batch_size_for, build_embedder, embedder_id, resolve_device
 from ingest.onnx_model import OnnxMiniLMEmbedding, mean_pool_normalize, onnx_model_file
 from paperchat.errors import ConfigError
+from paperchat.redact import secret_values
 from paperchat.settings import Settings
 
 TEXTS = [
@@ -116,3 +117,28 @@ def test_auto_device_falls_back_to_cpu_without_a_gpu() -> None:
     assert resolve_device("auto") == "cpu"
     with pytest.raises(ConfigError, match="sees no cuda device"):
         resolve_device("cuda")
+
+
+def test_gpu_batches_256_unless_the_batch_size_is_set(settings: Settings) -> None:
+    assert batch_size_for(settings, "cpu") == 64
+    assert batch_size_for(settings, "cuda") == 256
+    assert batch_size_for(settings.model_copy(update={"embed_batch_size": 32}), "cuda") == 32
+
+
+def test_embed_base_url_selects_the_server_and_refuses_an_explicit_local(
+    settings: Settings,
+) -> None:
+    served = Settings(data_dir=settings.data_dir, embed_base_url="http://10.0.0.5:8080/v1")
+    assert served.embed == "openai"
+    assert embedder_id(served) == "openai:text-embedding-3-small"
+    with pytest.raises(ValueError, match="PAPERCHAT_EMBED=local"):
+        Settings(data_dir=settings.data_dir, embed="local", embed_base_url="http://x/v1")
+
+
+def test_embedding_server_key_and_url_password_are_redacted(settings: Settings) -> None:
+    served = Settings(
+        data_dir=settings.data_dir,
+        embed_base_url="http://tei:url-secret@10.0.0.5:8080/v1",
+        embed_api_key="tei-key-1",  # type: ignore[arg-type]
+    )
+    assert {"tei-key-1", "url-secret"} <= set(secret_values(served))
