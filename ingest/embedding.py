@@ -159,6 +159,7 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
     """
 
     base_url: str | None = None
+    key_variable: str = "OPENAI_API_KEY"
     timeout_s: float = 60.0
     max_retries: int = 2
     _client: openai.OpenAI = PrivateAttr()
@@ -183,8 +184,10 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
         separate embedding server.
         """
         base_url, key = settings.embed_base_url, settings.embed_api_key
+        key_variable = "PAPERCHAT_EMBED_API_KEY"
         if base_url is None:
             base_url, key = settings.llm_base_url, key or settings.openai_api_key
+            key_variable = "OPENAI_API_KEY (or PAPERCHAT_EMBED_API_KEY)"
         secret = key.get_secret_value() if key else None
         if not secret and not base_url:
             raise ConfigError(
@@ -195,6 +198,7 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
             api_key=secret or "not-needed",  # local servers ignore the key but the client wants one
             model_name=settings.embed_openai_model,
             base_url=base_url,
+            key_variable=key_variable,
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
             embed_batch_size=settings.embed_batch_size,
@@ -211,7 +215,8 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
         try:
             response = self._client.embeddings.create(model=self.model_name, input=texts)
         except openai.APIStatusError as err:
-            hint = "check OPENAI_API_KEY" if err.status_code in (401, 403) else "try again later"
+            denied = err.status_code in (401, 403)
+            hint = f"check {self.key_variable}" if denied else "try again later"
             raise EmbeddingUnavailable(
                 f"The embedding server refused the request for {self.model_name!r} "
                 f"(HTTP {err.status_code}): {hint}, or set PAPERCHAT_EMBED=local."
