@@ -57,7 +57,7 @@ def _measure(paths: list[Path], runtime: str, device: str) -> dict[str, Any]:
     from paperchat.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             data_dir=Path(tmp),
             llm="extractive",

@@ -40,7 +40,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _settings(model_dir: Path, **update: object) -> Settings:
-    return Settings(_env_file=None, model_dir=model_dir, llm="extractive", **update)  # type: ignore[call-arg, arg-type]
+    return Settings(_env_file=None, model_dir=model_dir, llm="extractive", **update)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +139,6 @@ def test_embedding_server_key_and_url_password_are_redacted(settings: Settings) 
     served = Settings(
         data_dir=settings.data_dir,
         embed_base_url="http://tei:url-secret@10.0.0.5:8080/v1",
-        embed_api_key="tei-key-1",  # type: ignore[arg-type]
+        embed_api_key="tei-key-1",
     )
     assert {"tei-key-1", "url-secret"} <= set(secret_values(served))
