@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import logging
 import os
 import tempfile
 import warnings
@@ -116,19 +117,25 @@ def _export(weights_dir: Path, target: Path) -> None:
 
 
 def _quantize(fp32: Path, target: Path) -> None:
-    """Write `target`: `fp32` with int8 MatMul weights (dynamic activation quantization)."""
+    """Write `target`: `fp32` with 8-bit MatMul weights (dynamic activation quantization)."""
     _require_onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _atomic(target) as partial:
-        quantize_dynamic(
-            fp32,
-            partial,
-            op_types_to_quantize=["MatMul"],  # not the embedding tables (Gather): that hurts
-            per_channel=True,
-            weight_type=QuantType.QUInt8,
-            extra_options={"MatMulConstBOnly": True},  # weights only, not attention scores
-        )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning is for image models
+    try:
+        with _atomic(target) as partial:
+            quantize_dynamic(
+                fp32,
+                partial,
+                op_types_to_quantize=["MatMul"],  # not the embedding tables (Gather): that hurts
+                per_channel=True,
+                weight_type=QuantType.QUInt8,
+                extra_options={"MatMulConstBOnly": True},  # weights only, not attention scores
+            )
+    finally:
+        root.setLevel(level)
 
 
 def _require_onnx() -> None:
