@@ -142,3 +142,25 @@ def test_embedding_server_key_and_url_password_are_redacted(settings: Settings) 
         embed_api_key="tei-key-1",
     )
     assert {"tei-key-1", "url-secret"} <= set(secret_values(served))
+
+
+def test_a_store_never_mixes_int8_and_full_precision_vectors(settings: Settings) -> None:
+    from ingest.pipeline import ingest_paths
+    from ingest.store import ChromaStore
+    from paperchat.errors import EmbeddingModelMismatch
+    from tests.conftest import FakeEmbedding
+    from tests.fixtures.store import SAMPLE_DIR
+
+    corpus = sorted(SAMPLE_DIR.glob("*.txt"))[0]
+    int8 = settings.model_copy(update={"embed_runtime": "onnx-int8"})
+    store = ChromaStore.from_settings(int8, embedder_id(int8))
+    first = ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
+    assert (first.added, first.embedder) == (6, "local:all-MiniLM-L6-v2:int8")
+
+    for other in ("torch", "onnx"):
+        full = settings.model_copy(update={"embed_runtime": other})
+        with pytest.raises(EmbeddingModelMismatch, match=":int8"):
+            ingest_paths([corpus], full, store=store, embedder=FakeEmbedding())
+    # the same runtime adds to it as usual
+    again = ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
+    assert (again.added, again.unchanged) == (0, 6)
