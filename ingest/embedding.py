@@ -12,8 +12,8 @@ the vectors, not the machine. torch on any device and fp32 ONNX run the same wei
 tokenisation and pooling and agree to cosine > 0.999 per text (`tests/test_embedding_runtimes.py`;
 fp16 on CUDA likewise), far inside the gap between a relevant and an irrelevant paper, so they
 share `local:all-MiniLM-L6-v2` and a store filled on a GPU node can be queried from a laptop.
-int8 weights move vectors further (cosine ~0.98-0.99), so `onnx-int8` gets its own id
-`local:all-MiniLM-L6-v2:int8`: a store is all int8 or all full precision, never both.
+int8 weights move vectors further (cosine ~0.99; a few top-1 papers change), so `onnx-int8` gets
+its own id `local:all-MiniLM-L6-v2:int8`: a store is all int8 or all full precision, never both.
 """
 
 from __future__ import annotations
