@@ -65,12 +65,12 @@ def display_url(url: str) -> str:
 def secret_values(settings: Settings) -> list[str]:
     """Every secret the settings hold: tokens, keys, the page password, URL passwords."""
     values: list[str] = []
-    for secret in (settings.api_token, settings.openai_api_key):
+    for secret in (settings.api_token, settings.openai_api_key, settings.embed_api_key):
         if secret is not None:
             values.append(secret.get_secret_value())
     if settings.ui_auth:
         values.append(settings.ui_auth.partition(":")[2])
-    for url in (settings.llm_base_url, settings.chroma_url):
+    for url in (settings.llm_base_url, settings.embed_base_url, settings.chroma_url):
         if url:
             password = urlsplit(url).password
             if password:

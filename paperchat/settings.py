@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMBackend = Literal["local", "tiny", "openai", "extractive"]
 EmbedBackend = Literal["local", "openai"]
+EmbedDevice = Literal["auto", "cpu", "cuda", "mps"]
+EmbedRuntime = Literal["torch", "onnx", "onnx-int8"]
 
 
 def _default_model_dir() -> Path:
@@ -41,7 +43,8 @@ class Settings(BaseSettings):
     )
     model_dir: Path = Field(
         default_factory=_default_model_dir,
-        description="Cache for assembled local LLM weights, shared by every data dir.",
+        description="Cache for assembled local LLM weights and exported ONNX embedding models, "
+        "shared by every data dir.",
     )
     chroma_url: str | None = Field(
         default=None,
@@ -65,7 +68,12 @@ class Settings(BaseSettings):
         description="Abstracts longer than this are rejected as malformed (a real abstract "
         "is under 3,000 characters).",
     )
-    embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch.")
+    embed_batch_size: int = Field(
+        default=64,
+        ge=1,
+        description="Chunks embedded per batch. Unset: 64, and the local model batches 256 per "
+        "call on a GPU.",
+    )
 
     # -- embeddings ------------------------------------------------------------------------
     embed: EmbedBackend = Field(
@@ -73,7 +81,30 @@ class Settings(BaseSettings):
         description="Embedding backend: 'local' (all-MiniLM-L6-v2 shipped on PyPI) or 'openai'.",
     )
     embed_openai_model: str = Field(
-        default="text-embedding-3-small", description="OpenAI embedding model when EMBED=openai."
+        default="text-embedding-3-small",
+        description="Model name sent to the embedding server when EMBED=openai.",
+    )
+    embed_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible embedding server (text-embeddings-inference, vLLM, "
+        "Infinity), e.g. http://gpu-node:8080/v1; separate from LLM_BASE_URL. Implies "
+        "EMBED=openai.",
+    )
+    embed_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for EMBED_BASE_URL (never logged). Unset: none is sent there; "
+        "OpenAI itself gets OPENAI_API_KEY.",
+    )
+    embed_device: EmbedDevice = Field(
+        default="auto",
+        description="Where the local model runs: auto (cuda, then mps, then cpu), cpu, cuda "
+        "(fp16) or mps. The vectors are the same model's, so a store can be filled from any.",
+    )
+    embed_runtime: EmbedRuntime = Field(
+        default="torch",
+        description="Local model runtime: torch, onnx (ONNX Runtime on CPU, same vectors as "
+        "torch) or onnx-int8 (quantized: faster, its own embedder id). docs/scale.md compares "
+        "them.",
     )
 
     # -- retrieval -------------------------------------------------------------------------
@@ -226,6 +257,17 @@ class Settings(BaseSettings):
     def _top_k_within_max_k(self) -> Settings:
         if self.top_k > self.max_k:
             raise ValueError(f"top_k ({self.top_k}) must not exceed max_k ({self.max_k})")
+        return self
+
+    @model_validator(mode="after")
+    def _embed_base_url_means_a_server(self) -> Settings:
+        if self.embed_base_url is None:
+            return self
+        if self.embed == "local" and "embed" in self.model_fields_set:
+            raise ValueError(
+                "PAPERCHAT_EMBED_BASE_URL is set but PAPERCHAT_EMBED=local: unset one of them"
+            )
+        self.embed = "openai"
         return self
 
     @property
