@@ -683,8 +683,16 @@ def _mismatch(location: str, stored: str, configured: str) -> str:
         f"but {configured!r} is configured. Vectors from two models cannot be mixed: "
         "re-embed everything with `paperchat ingest --rebuild PATH...` (the current store "
         "stays until the new one holds papers), or set PAPERCHAT_EMBED back to the model "
-        "that built the store."
+        f"that built the store{_runtime_hint(stored, configured)}."
     )
+
+
+def _runtime_hint(stored: str, configured: str) -> str:
+    """Name PAPERCHAT_EMBED_RUNTIME when only the int8 suffix of the two ids differs."""
+    if stored.removesuffix(":int8") != configured.removesuffix(":int8"):
+        return ""
+    runtime = "onnx-int8" if stored.endswith(":int8") else "torch or onnx"
+    return f" (here: PAPERCHAT_EMBED_RUNTIME={runtime})"
 
 
 def _abandoned(collection: Collection, live: str) -> bool:

@@ -159,8 +159,9 @@ def test_a_store_never_mixes_int8_and_full_precision_vectors(settings: Settings)
 
     for other in ("torch", "onnx"):
         full = settings.model_copy(update={"embed_runtime": other})
-        with pytest.raises(EmbeddingModelMismatch, match=":int8"):
+        with pytest.raises(EmbeddingModelMismatch, match=":int8") as refused:
             ingest_paths([corpus], full, store=store, embedder=FakeEmbedding())
+        assert "PAPERCHAT_EMBED_RUNTIME=onnx-int8" in str(refused.value)  # says what to set
     # the same runtime adds to it as usual
     again = ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
     assert (again.added, again.unchanged) == (0, 6)
