@@ -42,7 +42,7 @@ def _abstracts() -> list[str]:
 
 
 def _prompt(abstracts: list[str], run: int, tokens: int) -> str:
-    from rag.text import truncate_tokens
+    from paperchat.text import truncate_tokens
 
     body = "\n\n".join(abstracts[run * 7 : run * 7 + 7])
     evidence = truncate_tokens(body, tokens)

@@ -27,46 +27,17 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
-from eval.judges import CITATION_MARKER, Judge, strip_markers
+from eval.judges import Judge, strip_markers
 from eval.questions import EvalQuestion
+from paperchat.text import ANSWER_MIN_WORDS, CITATION_MARKER, split_answer_sentences, word_count
 from rag.types import Answer
 
-MIN_WORDS = 4
-
-_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[\"'(]?[A-Z0-9])|(?<=\])\s+(?=[A-Z])|\n+")
-_MARKER_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
-_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|etc|Fig|Eq|No|approx|resp)|\b[A-Z])\.$")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _CLAUSE = re.compile(
     r"\s*;\s*|,\s+(?:and|but|while|whereas|although|though|yet)\s+|\s+(?:whereas|while)\s+"
 )
 
 
 # -- splitting -------------------------------------------------------------------------------
-
-
-def _word_count(text: str) -> int:
-    return len(re.findall(r"[A-Za-z0-9]+", CITATION_MARKER.sub(" ", text)))
-
-
-def split_sentences(text: str, min_words: int = MIN_WORDS) -> list[str]:
-    """Split answer text into sentences, keeping their [n] markers; drop short fragments.
-
-    Markers written after the full stop (`... works. [2]`) are moved before it so they stay
-    with their sentence. Abbreviations (e.g., i.e., et al.) and decimals do not end a sentence.
-    Sentences under `min_words` words (headings, "Sources:") are dropped.
-    """
-    text = _MARKER_AFTER_STOP.sub(r"\2\1", text)
-    pieces: list[str] = []
-    for piece in _SPLIT.split(text):
-        piece = _BULLET.sub("", piece).strip()
-        if not piece:
-            continue
-        if pieces and _ABBREVIATION.search(pieces[-1]):
-            pieces[-1] = f"{pieces[-1]} {piece}"
-        else:
-            pieces.append(piece)
-    return [p for p in pieces if _word_count(p) >= min_words]
 
 
 def cited_numbers(sentence: str) -> list[int]:
@@ -91,9 +62,9 @@ def split_claims(sentence: str, min_words: int = 3) -> list[str]:
     for part in parts:
         if not part:
             continue
-        if claims and _word_count(part) < min_words:
+        if claims and word_count(part) < min_words:
             claims[-1] = f"{claims[-1]}, {part}"
-        elif claims and _word_count(claims[-1]) < min_words:
+        elif claims and word_count(claims[-1]) < min_words:
             claims[-1] = f"{claims[-1]}, {part}"
         else:
             claims.append(part)
@@ -277,7 +248,7 @@ def _retrieved_ids(answer: Answer) -> list[str]:
 
 
 def score_answer(
-    answer: Answer, question: EvalQuestion, judge: Judge, *, min_words: int = MIN_WORDS
+    answer: Answer, question: EvalQuestion, judge: Judge, *, min_words: int = ANSWER_MIN_WORDS
 ) -> QuestionScore:
     """Score one answer against its gold question with `judge`.
 
@@ -297,7 +268,7 @@ def score_answer(
         score.cited_ids = [c.paper_id for c in answer.citations]
     if answer.abstained:
         return score
-    sentences = split_sentences(answer.text, min_words)
+    sentences = split_answer_sentences(answer.text, min_words)
     if not sentences:
         return score
     evidence = _evidence_by_paper(answer)

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from eval.grounding import MIN_WORDS, Metrics, QuestionScore, aggregate, score_answer
+from eval.grounding import Metrics, QuestionScore, aggregate, score_answer
 from eval.judges import Judge
 from eval.questions import EvalQuestion
 from paperchat.errors import PaperchatError
+from paperchat.text import ANSWER_MIN_WORDS
 from rag.types import Answer
 
 DEFAULT_SEED = 0
@@ -57,7 +58,7 @@ class RunMeta(BaseModel):
     seed: int = DEFAULT_SEED
     llm: str = Field(default="", description="Answering backend.")
     judge: dict[str, Any] = Field(default_factory=dict)
-    min_words: int = MIN_WORDS
+    min_words: int = ANSWER_MIN_WORDS
     settings: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     command: str = ""
@@ -107,7 +108,7 @@ def run_questions(
     judge: Judge,
     questions: list[EvalQuestion],
     *,
-    min_words: int = MIN_WORDS,
+    min_words: int = ANSWER_MIN_WORDS,
     on_done: Callable[[QuestionResult], None] | None = None,
 ) -> list[QuestionResult]:
     """Ask and score every question in order.

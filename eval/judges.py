@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from paperchat.text import CITATION_MARKER
 from rag.answering.support import support
-
-CITATION_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 
 
 def strip_markers(text: str) -> str:

@@ -10,26 +10,17 @@ on abstracts; `tests/test_chunking.py` checks the whole sample corpus with the r
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ingest.records import Paper
+from paperchat.text import count_tokens, encoding, split_chunk_sentences
 
-if TYPE_CHECKING:
-    import tiktoken
-
-ENCODING = "cl100k_base"
 #: cl100k tokens of title + chunk that stay under all-MiniLM-L6-v2's 256 word pieces.
 MINILM_WINDOW_TOKENS = 200
 #: Longer titles are cut for embedding (they are kept whole in the metadata).
 MAX_TITLE_TOKENS = 48
 #: Never squeeze a chunk's text below this many tokens, however long the title.
 MIN_TEXT_TOKENS = 32
-
-# A sentence ends at . ! or ? followed by space and a capital, digit, quote or bracket.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
 @dataclass(frozen=True)
@@ -63,22 +54,9 @@ class Chunk:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 
-@functools.cache
-def encoding() -> tiktoken.Encoding:
-    """Return the cl100k tokenizer, loaded once (offline when `TIKTOKEN_CACHE_DIR` is set)."""
-    import tiktoken
-
-    return tiktoken.get_encoding(ENCODING)
-
-
-def count_tokens(text: str) -> int:
-    """Count cl100k tokens in `text`."""
-    return len(encoding().encode(text, disallowed_special=()))
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences at `.`, `!` or `?` followed by a capitalised word."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+def _tokens(text: str) -> int:
+    """cl100k tokens of `text`; special-token text such as `<|endoftext|>` counts as text."""
+    return count_tokens(text, special_as_text=True)
 
 
 def chunk_paper(
@@ -106,7 +84,7 @@ def chunk_paper(
     title = _cut_title(paper.title)
     budget = chunk_tokens
     if window_tokens is not None:
-        budget = min(budget, max(window_tokens - count_tokens(title) - 1, MIN_TEXT_TOKENS))
+        budget = min(budget, max(window_tokens - _tokens(title) - 1, MIN_TEXT_TOKENS))
     overlap = min(overlap, budget // 2)
     texts = _pack(_pieces(paper.abstract, budget), budget, overlap)
     return [
@@ -116,7 +94,7 @@ def chunk_paper(
             n_chunks=len(texts),
             text=text,
             title=title,
-            n_tokens=count_tokens(text),
+            n_tokens=_tokens(text),
         )
         for i, text in enumerate(texts)
     ]
@@ -134,7 +112,7 @@ def _cut_words(text: str, limit: int) -> str:
     words = text.split()
     kept: list[str] = []
     for word in words:
-        if count_tokens(" ".join([*kept, word])) > limit:
+        if _tokens(" ".join([*kept, word])) > limit:
             break
         kept.append(word)
     return " ".join(kept) if kept else _cut_tokens(text, limit)[0]
@@ -154,13 +132,13 @@ def _cut_tokens(text: str, limit: int) -> list[str]:
 def _pieces(text: str, budget: int) -> list[tuple[str, int]]:
     """Sentences with their token counts; sentences over `budget` split between words."""
     pieces: list[tuple[str, int]] = []
-    for sentence in split_sentences(text):
-        n = count_tokens(sentence)
+    for sentence in split_chunk_sentences(text):
+        n = _tokens(sentence)
         if n <= budget:
             pieces.append((sentence, n))
             continue
         for part in _split_long(sentence, budget):
-            pieces.append((part, count_tokens(part)))
+            pieces.append((part, _tokens(part)))
     return pieces
 
 
@@ -169,13 +147,13 @@ def _split_long(sentence: str, budget: int) -> list[str]:
     parts: list[str] = []
     current: list[str] = []
     for word in sentence.split():
-        if count_tokens(word) > budget:
+        if _tokens(word) > budget:
             if current:
                 parts.append(" ".join(current))
                 current = []
             parts.extend(_cut_tokens(word, budget))
             continue
-        if current and count_tokens(" ".join([*current, word])) > budget:
+        if current and _tokens(" ".join([*current, word])) > budget:
             parts.append(" ".join(current))
             current = []
         current.append(word)
@@ -223,7 +201,7 @@ def _tail(pieces: list[tuple[str, int]], overlap: int) -> list[tuple[str, int]]:
     kept: list[str] = []
     for word in reversed(words[1:]):  # never the whole piece: that would not be a tail
         candidate = " ".join([word, *kept])
-        if count_tokens(candidate) > overlap:
+        if _tokens(candidate) > overlap:
             break
         kept.insert(0, word)
-    return [(" ".join(kept), count_tokens(" ".join(kept)))] if kept else []
+    return [(" ".join(kept), _tokens(" ".join(kept)))] if kept else []

@@ -12,10 +12,10 @@ generation disagrees with the store's (a kill between the two writes, an interru
 store built before this index existed) is rebuilt once from the store's chunks.
 
 Tokens: the text is cut into words as `terms()` does (lower case, two or more word
-characters, `STOPWORDS` dropped: the same as the old in-memory BM25, so document lengths
-match), then FTS5's porter stemmer over unicode61 (diacritics folded) stems them. Questions
-go through the same `terms()`, each term quoted, OR-ed (`match_expression`): no question
-text ever reaches FTS5's query syntax.
+characters, `paperchat.text.KEYWORD_STOPWORDS` dropped: the same as the old in-memory BM25,
+so document lengths match), then FTS5's porter stemmer over unicode61 (diacritics folded)
+stems them. Questions go through the same `terms()`, each term quoted, OR-ed
+(`match_expression`): no question text ever reaches FTS5's query syntax.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.settings import Settings
+from paperchat.text import KEYWORD_STOPWORDS
 
 INDEX_FILE = "keywords-{collection}.sqlite3"
 TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -45,27 +46,10 @@ BUSY_TIMEOUT_S = 60.0
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 _UNTITLED = "Untitled: "  # display titles made from an abstract's opening words
 
-# bm25s's STOPWORDS_EN_PLUS (NLTK's English list), plus "could" and "would". It includes
-# question words ("what", "how", "does", "can"); questions are full of them, and with a short
-# list they matched titles such as "What Is ..." and outvoted real matches.
-STOPWORDS = frozenset(
-    """a about above after again against ain all am an and any are aren aren't as at be because
-    been before being below between both but by can couldn couldn't d did didn didn't do does
-    doesn doesn't doing don don't down during each few for from further had hadn hadn't has
-    hasn hasn't have haven haven't having he her here hers herself him himself his how i if in
-    into is isn isn't it it's its itself just ll m ma me mightn mightn't more most mustn
-    mustn't my myself needn needn't no nor not now o of off on once only or other our ours
-    ourselves out over own re s same shan shan't she she's should should've shouldn shouldn't so
-    some such t than that that'll the their theirs them themselves then there these they this
-    those through to too under until up ve very was wasn wasn't we were weren weren't what when
-    where which while who whom why will with won won't wouldn wouldn't y you you'd you'll
-    you're you've your yours yourself yourselves could would""".split()
-)
-
 
 def terms(text: str) -> list[str]:
     """The words of `text` that keyword search matches: lower case, stopwords dropped."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return [w for w in _WORD.findall(text.lower()) if w not in KEYWORD_STOPWORDS]
 
 
 def match_expression(words: Sequence[str]) -> str:

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from paperchat.text import content_terms, key_words
 from rag.prompts import CONDENSE_TEMPLATE
-from rag.text import content_terms, key_words
 
 HistoryTurn = tuple[str, str] | Mapping[str, Any]
 """One turn of chat history: a (question, answer) pair or a role/content message."""

@@ -16,7 +16,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.text import clean_abstract, content_terms, count_tokens, split_sentences, truncate_tokens
+from paperchat.text import (
+    clean_abstract,
+    content_terms,
+    count_tokens,
+    split_sentences,
+    truncate_tokens,
+)
 from rag.types import Hit
 
 MAX_SENTENCE_TOKENS = 90

@@ -12,13 +12,8 @@ import threading
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from ingest.keyword_index import STOPWORDS, terms
+from ingest.keyword_index import terms
 from rag.nodes import StoreLike, chunk_node, fold_to_papers
-
-
-def keyword_stopwords() -> frozenset[str]:
-    """Words keyword search ignores, in the index and in questions (`ingest.keyword_index`)."""
-    return STOPWORDS
 
 
 def keyword_query(question: str) -> str:

@@ -246,7 +246,7 @@ def _client(
 
 def count_message_tokens(messages: Sequence[ChatMessage]) -> int:
     """Prompt tokens of a chat (tiktoken cl100k, plus 4 per message for the chat wrapping)."""
-    from rag.text import count_tokens
+    from paperchat.text import count_tokens
 
     return sum(count_tokens(message.content or "") + 4 for message in messages) + 3
 
@@ -261,7 +261,7 @@ def usage_of(
     `response` is the call's response (for a stream: its last item, which carries the usage when
     the server reports it); `messages` and `reply` are counted when it does not.
     """
-    from rag.text import count_tokens
+    from paperchat.text import count_tokens
 
     reported = response.additional_kwargs if response is not None else {}
     prompt = reported.get("prompt_tokens")

@@ -400,7 +400,7 @@ def test_backend_name_is_reported_and_close_releases_it(assistant_settings):
 
 def test_the_evidence_budget_grows_with_the_number_of_sources(assistant_settings):
     def data_tokens(per_source: int) -> int:
-        from rag.text import count_tokens
+        from paperchat.text import count_tokens
 
         backend = model("SOUL is an unlearning framework [1].")
         settings = assistant_settings.model_copy(

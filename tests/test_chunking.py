@@ -4,15 +4,11 @@ import re
 
 import pytest
 
-from ingest.chunking import (
-    MAX_TITLE_TOKENS,
-    MINILM_WINDOW_TOKENS,
-    chunk_paper,
-    count_tokens,
-    split_sentences,
-)
+from ingest.chunking import MAX_TITLE_TOKENS, MINILM_WINDOW_TOKENS, chunk_paper
 from ingest.parsers import iter_input_files, parse_file
 from ingest.records import Paper, make_paper
+from paperchat.text import count_tokens
+from paperchat.text import split_chunk_sentences as split_sentences
 from tests.fixtures.store import SAMPLE_DIR
 
 MINILM_WORD_PIECES = 256

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from paperchat.text import clean_abstract, count_tokens, split_sentences
 from rag.evidence import header, select_evidence
-from rag.text import clean_abstract, count_tokens, split_sentences
 from tests.answering_fakes import DEFT, SOUL, make_hit
 
 

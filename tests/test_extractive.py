@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from rag.answering.draft import MARKER, parse_reply
+from paperchat.text import MARKER
+from rag.answering.draft import parse_reply
 from rag.evidence import select_evidence
 from rag.extractive import extractive_answer
 from tests.answering_fakes import DEFT, SOUL

@@ -18,10 +18,10 @@ from eval.grounding import (
     cited_numbers,
     score_answer,
     split_claims,
-    split_sentences,
     strip_markers,
 )
 from eval.questions import EvalQuestion
+from paperchat.text import split_answer_sentences as split_sentences
 from rag.types import Answer, Citation, Hit
 
 _FACT = re.compile(r"\bF\d+\b")

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
+from paperchat.text import third_person
 from rag.answering.draft import DraftSentence
 from rag.answering.render import Numbering, with_markers
 from rag.answering.support import support
 from rag.answering.verify import Verified, Verifier, VerifyPolicy
 from rag.evidence import select_evidence
-from rag.text import third_person
 from tests.answering_fakes import DEFT, SOUL
 
 

@@ -18,19 +18,14 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
+from paperchat.text import HIGHLIGHT_STOPWORDS, LINK_MARKER, split_snippet_sentences
 from rag.types import Answer, Citation, Hit
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _MARKDOWN_ACTIVE = str.maketrans(
     {"[": "&#91;", "]": "&#93;", ":": "&#58;", "@": "&#64;", "$": "&#36;", "\\": "&#92;"}
 )
 _WWW = re.compile(r"(?i)\bwww\.")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|\s*…\s*")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from has have how in into is it its of on or "
-    "our that the their these this to was we what when which who why with".split()
-)
 _MAX_AUTHORS_SHOWN = 3
 
 
@@ -93,7 +88,7 @@ def link_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
     titles = {c.number: c.title for c in citations}
     parts: list[str] = []
     start = 0
-    for match in _MARKER.finditer(text):
+    for match in LINK_MARKER.finditer(text):
         number = int(match.group(1))
         if number not in titles:
             continue
@@ -136,26 +131,21 @@ def verification_note(answer: Answer) -> str:
     return "".join(lines)
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences: end punctuation followed by a capital, or an ellipsis gap."""
-    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
-
-
 def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+    return {w for w in _WORD.findall(text.lower()) if w not in HIGHLIGHT_STOPWORDS and len(w) > 1}
 
 
 def sentences_citing(answer_text: str, number: int) -> list[str]:
     """Return the answer's sentences that carry the marker `[number]`."""
     marker = f"[{number}]"
-    return [s for s in split_sentences(answer_text) if marker in s]
+    return [s for s in split_snippet_sentences(answer_text) if marker in s]
 
 
 def best_sentence(snippet: str, queries: Iterable[str]) -> str | None:
     """Return the snippet sentence sharing the most words with any query, or None if none do."""
     query_words = [_words(q) for q in queries]
     best: tuple[float, str] | None = None
-    for sentence in split_sentences(snippet):
+    for sentence in split_snippet_sentences(snippet):
         words = _words(sentence)
         if not words:
             continue

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Protocol, cast
 from llama_index.core.llms import LLM, ChatMessage, ChatResponse, MessageRole
 
 from paperchat.errors import LLMUnavailable, PaperchatError
+from paperchat.text import count_tokens
 from rag import prompts
 from rag.answering.turn import Turn
 from rag.evidence import Evidence, header
 from rag.extractive import extractive_answer
-from rag.text import count_tokens
 
 if TYPE_CHECKING:
     from paperchat.settings import Settings

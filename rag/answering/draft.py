@@ -14,8 +14,8 @@ the sentence it belongs to:
 - markers anywhere else belong to the sentence they stand in.
 
 `ReplyParser` does the same on a stream: `feed` returns the sentences that are complete (a
-later sentence has begun), `finish` the rest. Sentences are split by `rag.text.split_sentences`,
-the one splitter of the code base, line by line.
+later sentence has begun), `finish` the rest. Sentences are split by
+`paperchat.text.split_sentences` (the splitter evidence and support use too), line by line.
 """
 
 from __future__ import annotations
@@ -24,12 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rag.text import split_sentences
-
-_NUMBER = r"(?:sources?\s*)?\d+"
-_SEPARATOR = r"\s*(?:,|;|-|–|and)\s*"
-MARKER = re.compile(rf"\[\s*{_NUMBER}(?:{_SEPARATOR}{_NUMBER})*\s*\]", re.IGNORECASE)
-"""A citation marker as a model writes it: `[1]`, `[1, 2]`, `[1-3]`, `[Source 2]`."""
+from paperchat.text import MARKER, split_sentences
 
 _RANGE = re.compile(r"(\d+)\s*[-–]\s*(?:sources?\s*)?(\d+)", re.IGNORECASE)
 _MAX_RANGE = 20

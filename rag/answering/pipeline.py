@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from paperchat.settings import Settings
+from paperchat.text import clean_abstract, content_terms
 from rag import prompts
 from rag.answering.backends import Backend, ExtractiveBackend
 from rag.answering.draft import DraftSentence, ReplyParser, parse_reply
@@ -32,7 +33,6 @@ from rag.answering.selection import SelectionPolicy, select
 from rag.answering.turn import Turn
 from rag.answering.verify import Verified, Verifier, VerifyPolicy
 from rag.evidence import Evidence, select_evidence
-from rag.text import clean_abstract, content_terms
 from rag.types import Answer, Edit, Hit
 
 

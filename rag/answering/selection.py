@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from paperchat.text import clean_abstract
 from rag.answering.support import terms
-from rag.text import clean_abstract
 from rag.types import Hit
 
 

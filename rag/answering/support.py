@@ -28,21 +28,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.text import clean_abstract, split_sentences
+from paperchat.text import CITATION_MARKER, SUPPORT_STOPWORDS, clean_abstract, split_sentences
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.,]\d+)*")
-_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
-_STOPWORDS = frozenset(
-    """a about again against all also am an and any are as at be because been
-    being between both but by can could did do does doing down during each
-    few for from further had has have having he her here hers him his how i if in into is it
-    its itself just me my of off on once only or other our ours out over own same
-    she should so some such than that the their theirs them then there these they this those
-    through to too under until up very was we were what when where which while who whom why
-    will with would you your yours via using use used uses based paper work propose proposed
-    present presents introduce introduces show shows shown approach method methods new novel
-    et al e g i etc""".split()
-)
 _NUMBER_WORDS = frozenset(
     """zero two three four five six seven eight nine ten eleven twelve thirteen fourteen
     fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
@@ -103,7 +91,7 @@ def _normalise_number(token: str) -> str:
 
 def words(text: str) -> list[str]:
     """The words and numbers of `text` as written ([n] markers and LaTeX braces removed)."""
-    text = _LATEX.sub("", _MARKER.sub(" ", text))
+    text = _LATEX.sub("", CITATION_MARKER.sub(" ", text))
     text = text.replace("n't", " not").replace("n’t", " not")
     return [_normalise_number(w) for w in _WORD.findall(text)]
 
@@ -113,7 +101,7 @@ def content_tokens(text: str) -> list[str]:
     out = []
     for word in words(text):
         low = word.lower()
-        if low not in _STOPWORDS and low not in _NEGATIONS:
+        if low not in SUPPORT_STOPWORDS and low not in _NEGATIONS:
             out.append(stem(low))
     return out
 

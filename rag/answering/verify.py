@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from paperchat.text import third_person
 from rag.answering.draft import DraftSentence
 from rag.answering.support import Support, support, words
 from rag.evidence import Evidence
-from rag.text import third_person
 from rag.types import Edit
 
 MIN_SHARED_TO_REPLACE = 2
