@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from paperchat.settings import Settings
 from paperchat.text import KEYWORD_STOPWORDS
@@ -138,20 +138,12 @@ class KeywordIndex:
     def delete_rows(self, collection: str, row_ids: Sequence[str]) -> None:
         """Delete rows by row id (unknown ids are ignored)."""
         with self._write() as db:
-            table = self._table(db, collection)
-            for start in range(0, len(row_ids), 500):
-                part = list(row_ids[start : start + 500])
-                marks = ",".join("?" * len(part))
-                self._delete_where(db, table, f"row_id IN ({marks})", part)
+            self._delete_in(db, self._table(db, collection), "row_id", row_ids)
 
     def delete_papers(self, collection: str, paper_ids: Sequence[str]) -> None:
         """Delete every row of the given papers."""
         with self._write() as db:
-            table = self._table(db, collection)
-            for start in range(0, len(paper_ids), 500):
-                part = list(paper_ids[start : start + 500])
-                marks = ",".join("?" * len(part))
-                self._delete_where(db, table, f"paper_id IN ({marks})", part)
+            self._delete_in(db, self._table(db, collection), "paper_id", paper_ids)
 
     def rebuild(
         self, collection: str, generation: int, pages: Iterable[Sequence[KeywordRow]]
@@ -287,9 +279,7 @@ class KeywordIndex:
     ) -> None:
         rows = list(rows)
         if replace:
-            for start in range(0, len(rows), 500):
-                part = [r.row_id for r in rows[start : start + 500]]
-                self._delete_where(db, table, f"row_id IN ({','.join('?' * len(part))})", part)
+            self._delete_in(db, table, "row_id", [r.row_id for r in rows])
         for row in rows:
             cur = db.execute(
                 f"INSERT INTO {table}_rows (row_id, paper_id, year) VALUES (?, ?, ?)",
@@ -300,6 +290,19 @@ class KeywordIndex:
                 f"INSERT INTO {table} (rowid, title, body) VALUES (?, ?, ?)",
                 (cur.lastrowid, " ".join(terms(title)), " ".join(terms(row.text))),
             )
+
+    @classmethod
+    def _delete_in(
+        cls,
+        db: sqlite3.Connection,
+        table: str,
+        column: Literal["row_id", "paper_id"],
+        values: Sequence[str],
+    ) -> None:
+        """Delete the rows whose `column` is one of `values`, 500 SQL parameters at a time."""
+        for start in range(0, len(values), 500):
+            part = list(values[start : start + 500])
+            cls._delete_where(db, table, f"{column} IN ({','.join('?' * len(part))})", part)
 
     @staticmethod
     def _delete_where(
