@@ -27,6 +27,7 @@ Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -38,7 +39,14 @@ from ingest.parsers import ParseResult, iter_input_files, parse_file
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
 from ingest.rows import SCHEMA, chunk_version, row_id
 from ingest.selection import Selection, Selector
-from ingest.streaming import LazyEmbedder, Progress, SeenPapers, file_size, record_batches
+from ingest.streaming import (
+    LazyEmbedder,
+    Progress,
+    SeenPapers,
+    WriteBehind,
+    file_size,
+    record_batches,
+)
 from paperchat.errors import StoreError
 from paperchat.settings import Settings
 
@@ -398,18 +406,26 @@ def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job)
 def _write(
     plan: _Plan, store: ChromaStore, model: LazyEmbedder, progress: Progress, job: _Job
 ) -> int:
-    """Chunk, embed and store a batch's planned papers; return chunks written."""
-    written = 0
-    for batch in _batches(plan.to_write, job.settings, job.window_tokens):
-        texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
-        vectors = model.get().get_text_embedding_batch(texts)
-        written += _store_batch(store, batch, vectors, job.signature)
+    """Chunk, embed and store a batch's planned papers; return chunks written.
+
+    Each group is written in the background while the next one is embedded (`WriteBehind`).
+    """
+
+    def write(batch: list[tuple[Paper, list[Chunk]]], vectors: Sequence[Sequence[float]]) -> int:
+        written = _store_batch(store, batch, vectors, job.signature)
         crash_point("batch-written")
         stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
         if stale:
             store.delete_rows(stale)
         progress.done(len(batch))
-    return written
+        return written
+
+    with WriteBehind() as writer:
+        for batch in _batches(plan.to_write, job.settings, job.window_tokens):
+            texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
+            vectors = model.get().get_text_embedding_batch(texts)
+            writer.submit(functools.partial(write, batch, vectors))
+    return writer.total
 
 
 def _store_batch(
