@@ -420,8 +420,11 @@ def _write(
         progress.done(len(batch))
         return written
 
+    if not plan.to_write:
+        return 0
+    group = _group_size(job.settings, model.get())
     with WriteBehind() as writer:
-        for batch in _batches(plan.to_write, job.settings, job.window_tokens):
+        for batch in _batches(plan.to_write, job.settings, job.window_tokens, group):
             texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
             vectors = model.get().get_text_embedding_batch(texts)
             writer.submit(functools.partial(write, batch, vectors))
@@ -461,10 +464,21 @@ def _store_batch(
     return len(rows)
 
 
+def _group_size(settings: Settings, embedder: BaseEmbedding) -> int:
+    """Chunks per embed-and-write group: `embed_batch_size` when set, else the embedder's batch.
+
+    Unset, the local model batches 256 texts per call on a GPU (`ingest.embedding.batch_size_for`)
+    and 64 on the CPU; never fewer than the setting's default.
+    """
+    if "embed_batch_size" in settings.model_fields_set:
+        return settings.embed_batch_size
+    return max(settings.embed_batch_size, embedder.embed_batch_size)
+
+
 def _batches(
-    papers: Sequence[Paper], settings: Settings, window_tokens: int | None
+    papers: Sequence[Paper], settings: Settings, window_tokens: int | None, group: int
 ) -> Iterator[list[tuple[Paper, list[Chunk]]]]:
-    """Group whole papers with their chunks, about `embed_batch_size` chunks per group."""
+    """Group whole papers with their chunks, about `group` chunks per group."""
     batch: list[tuple[Paper, list[Chunk]]] = []
     size = 0
     for paper in papers:
@@ -473,7 +487,7 @@ def _batches(
         )
         batch.append((paper, chunks))
         size += len(chunks)
-        if size >= settings.embed_batch_size:
+        if size >= group:
             yield batch
             batch, size = [], 0
     if batch:
