@@ -74,7 +74,8 @@ def handled() -> Iterator[None]:
 
     `PaperchatError` gives its message (`exit_code`); an invalid `Settings` gives the fields
     and what is wrong with them (exit 2); a usage error gives click's usage line, then the
-    message (exit 2); Ctrl-C exits 130. Anything else is a bug and keeps its traceback.
+    message (exit 2). Ctrl-C passes through: Typer exits 130 without a traceback. Anything else
+    is a bug and keeps its traceback.
     """
     from pydantic import ValidationError
 
@@ -98,9 +99,6 @@ def handled() -> Iterator[None]:
             typer.echo(f"Try '{ctx.command_path} --help' for help.\n", err=True)
         report(err.format_message())  # type: ignore[attr-defined]
         raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        typer.echo("", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 class PaperchatGroup(TyperGroup):
