@@ -81,7 +81,7 @@ def load_settings(llm: str | None = None) -> Settings:
     """
     from paperchat.settings import Settings
 
-    return Settings(llm=llm) if llm is not None else Settings()  # type: ignore[arg-type]
+    return Settings(llm=llm) if llm is not None else Settings()
 
 
 def check_years(year_from: int | None, year_to: int | None) -> None:
