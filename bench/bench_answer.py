@@ -104,11 +104,11 @@ def main() -> None:
     from paperchat.settings import Settings
     from rag.answering.backends import build_backend
     from rag.assistant import Assistant
-    from rag.retrieval import HybridRetriever
+    from rag.factory import open_retriever
 
     questions = _questions(args.split, args.limit)
     base = Settings(_env_file=None, data_dir=args.data_dir)  # type: ignore[call-arg]
-    retriever = HybridRetriever.from_settings(base)
+    retriever = open_retriever(base)
     retriever.retrieve("warm up the keyword index")
     results: dict[str, dict[str, object]] = {}
     for backend_name in args.llm:

@@ -102,11 +102,10 @@ def main() -> None:
 
     from generate import generate  # bench/ is on sys.path when run as a script
 
-    from ingest.embedding import build_embedder, embedder_id
+    from ingest.embedding import build_embedder
     from ingest.pipeline import ingest_paths
-    from ingest.store import ChromaStore
     from paperchat.settings import Settings
-    from rag.retrieval import HybridRetriever
+    from rag.factory import build_retriever, open_store
 
     tmp = tempfile.TemporaryDirectory()
     data_dir = args.data_dir or Path(tmp.name)
@@ -125,7 +124,7 @@ def main() -> None:
         questions = [json.loads(line)["question"] for line in DEV.read_text().splitlines()]
 
     embedder = build_embedder(settings)
-    store = ChromaStore.from_settings(settings, embedder_id(settings))
+    store = open_store(settings, create=True)
     writer = HashEmbedding() if args.hash_vectors else embedder
     t0 = time.perf_counter()
     report = ingest_paths([corpus], settings, store=store, embedder=writer, progress=True)
@@ -144,7 +143,7 @@ def main() -> None:
         "k": args.k,
         "stored_vectors": "hash-384 (not MiniLM)" if args.hash_vectors else "MiniLM",
     }
-    base = HybridRetriever(store, embedder, candidate_k=settings.candidate_k)
+    base = build_retriever(settings, store, embedder=embedder)
     t0 = time.perf_counter()
     base.with_mode("bm25").retrieve(questions[0], k=args.k)  # opens the keyword index
     result["bm25_first_s"] = round(time.perf_counter() - t0, 2)

@@ -1,6 +1,6 @@
 """Run an assistant over a question set, score every answer, and collect a `RunReport`.
 
-The harness only needs something with `.ask(question) -> rag.types.Answer` and a `Judge`, so
+The harness only calls `.ask(question)` of a `rag.assistant.AssistantLike` and a `Judge`, so
 tests drive it with fakes and the CLI with the real `rag.Assistant`.
 """
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -23,17 +23,12 @@ from paperchat.errors import PaperchatError
 from paperchat.text import ANSWER_MIN_WORDS
 from rag.types import Answer
 
+if TYPE_CHECKING:
+    from rag.assistant import AssistantLike
+
 DEFAULT_SEED = 0
 _SECRET_FIELDS = {"openai_api_key", "api_token", "ui_auth"}
 _VERSIONED = ("paperchat", "llama-index-core", "chromadb", "xllamacpp", "pydantic")
-
-
-class AsksQuestions(Protocol):
-    """What the harness needs from an assistant."""
-
-    def ask(self, question: str) -> Answer:
-        """Answer one question."""
-        ...
 
 
 class QuestionResult(BaseModel):
@@ -104,7 +99,7 @@ def public_settings(settings: Any) -> dict[str, Any]:
 
 
 def run_questions(
-    assistant: AsksQuestions,
+    assistant: AssistantLike,
     judge: Judge,
     questions: list[EvalQuestion],
     *,

@@ -2,8 +2,10 @@
 
 Public API (imported lazily, so `import rag` stays cheap)::
 
-    from rag import Assistant
-    answer = Assistant.from_settings().ask("What is SOUL?")
+    from paperchat.settings import Settings
+    from rag import build_assistant
+    with build_assistant(Settings()) as assistant:
+        answer = assistant.ask("What is SOUL?")
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant, ChatSession
+    from rag.factory import build_assistant
     from rag.types import Answer, Citation
 
-__all__ = ["Answer", "Assistant", "ChatSession", "Citation"]
+__all__ = ["Answer", "Assistant", "ChatSession", "Citation", "build_assistant"]
 
 _WHERE = {
     "Assistant": "rag.assistant",
     "ChatSession": "rag.assistant",
     "Answer": "rag.types",
     "Citation": "rag.types",
+    "build_assistant": "rag.factory",
 }
 
 

@@ -1,7 +1,8 @@
 """`Assistant`: the public entry point. Question in, verified and cited `Answer` out.
 
-    from rag import Assistant
-    with Assistant.from_settings() as assistant:
+    from paperchat.settings import Settings
+    from rag import build_assistant
+    with build_assistant(Settings()) as assistant:
         answer = assistant.ask("What is SOUL?")
         print(answer.text, [c.title for c in answer.citations])
 
@@ -24,7 +25,7 @@ from typing import Protocol
 
 from paperchat.settings import Settings
 from rag import condense
-from rag.answering.backends import Backend, build_backend
+from rag.answering.backends import Backend
 from rag.answering.pipeline import AnswerPolicy, answer_events
 from rag.answering.response import AnswerStream
 from rag.answering.turn import Turn
@@ -46,6 +47,45 @@ class Retriever(Protocol):
         ...
 
 
+class AssistantLike(Protocol):
+    """What front ends need from an assistant (the page, the HTTP API, the eval harness).
+
+    `Assistant` has it; tests pass fakes (`tests/fixtures`).
+    """
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[HistoryTurn] | None = None,
+        k: int | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> AnswerStream:
+        """Verified text pieces, then the final `Answer` (`rag.answering.response`)."""
+        ...
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[HistoryTurn] | None = None,
+        k: int | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> Answer:
+        """Return a cited answer."""
+        ...
+
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> list[Hit]:
+        """Return the best-matching papers, best first."""
+        ...
+
+
 class Assistant:
     """Answers questions over the paper store with verified, cited sentences.
 
@@ -53,6 +93,8 @@ class Assistant:
         retriever: Anything with `.retrieve(question, k, year_from, year_to) -> list[Hit]`.
         backend: The answering backend (`rag.answering.backends.build_backend`).
         settings: `top_k` and the answer policy (`AnswerPolicy.from_settings`) are read from it.
+
+    `rag.factory.build_assistant(settings)` builds one over the configured store and backend.
     """
 
     def __init__(self, retriever: Retriever, backend: Backend, settings: Settings) -> None:
@@ -65,20 +107,6 @@ class Assistant:
     def backend(self) -> str:
         """Name of the backend that writes the answers."""
         return self.backend_impl.name
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Assistant:
-        """Open the configured store and embedder and the configured answering backend."""
-        from rag.retrieval import HybridRetriever
-
-        settings = settings or Settings()
-        backend = build_backend(settings)  # first: a configuration error shows before loading
-        try:
-            retriever = HybridRetriever.from_settings(settings)
-        except BaseException:
-            backend.close()
-            raise
-        return cls(retriever, backend, settings)
 
     def close(self) -> None:
         """Release the backend (stops a local model server paperchat started)."""

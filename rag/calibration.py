@@ -87,11 +87,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     apply_offline_env()
     from paperchat.settings import Settings
-    from rag.retrieval import HybridRetriever
+    from rag.factory import open_retriever
 
     paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
     rows = [row for path in paths for row in _questions(path)]
-    retriever = HybridRetriever.from_settings(Settings())
+    retriever = open_retriever(Settings())
     sims = best_similarities(retriever, [q for q, _ in rows])
     groups: dict[bool, list[float]] = {True: [], False: []}
     raw: dict[bool, list[float]] = {True: [], False: []}

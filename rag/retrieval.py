@@ -7,7 +7,7 @@ differ from splitting its votes, and keeps a paper with many matching chunks fro
 others down a list.
 
 `HybridRetriever` is the one entry point; `mode="dense"` or `mode="bm25"` runs one side alone
-(the eval harness compares the three).
+(the eval harness compares the three). `rag.factory` builds one from settings.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from paperchat.settings import CANDIDATE_K
 from rag.keyword import KeywordCache
 from rag.nodes import StoreLike, chunk_node, fold_to_papers, paper_id_of
 from rag.types import Hit
 
 if TYPE_CHECKING:
     from llama_index.core.embeddings import BaseEmbedding
-
-    from paperchat.settings import Settings
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
@@ -35,9 +34,6 @@ RRF_K = 10.0
 """Reciprocal-rank constant. LlamaIndex (after Cormack et al., 2009) uses 60; 10 makes the top
 of each list count for more than its long tail, which on the dev set kept BM25's weak, deep
 matches on paraphrased questions from outvoting good dense hits (eval/datasets/README.md)."""
-
-DEFAULT_CANDIDATE_K = 30
-"""Chunks per side before fusion (20 and 30 scored the same on the dev set; 15 lost recall)."""
 
 DEFAULT_WEIGHTS = (0.55, 0.45)
 """Reciprocal-rank weights of (dense, BM25): dense is the stronger side on paraphrased
@@ -152,7 +148,7 @@ class HybridRetriever:
         self,
         store: StoreLike,
         embedder: BaseEmbedding,
-        candidate_k: int = DEFAULT_CANDIDATE_K,
+        candidate_k: int = CANDIDATE_K,
         mode: Mode = "hybrid",
         weights: tuple[float, float] = DEFAULT_WEIGHTS,
         rrf_k: float = RRF_K,
@@ -168,15 +164,6 @@ class HybridRetriever:
         self.weights = weights
         self.rrf_k = rrf_k
         self._keywords = KeywordCache(store)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, mode: Mode = "hybrid") -> HybridRetriever:
-        """Open the configured store and embedder (loads the embedding model)."""
-        from ingest.embedding import build_embedder, embedder_id
-        from ingest.store import ChromaStore
-
-        store = ChromaStore.from_settings(settings, embedder_id(settings))
-        return cls(store, build_embedder(settings), candidate_k=settings.candidate_k, mode=mode)
 
     def with_mode(self, mode: Mode) -> HybridRetriever:
         """A retriever over the same store, embedder and BM25 index in another mode."""

@@ -5,11 +5,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+import rag.factory
 from paperchat.cli import app
+from paperchat.cli.ask import _render
 from paperchat.settings import Settings
 from rag.answering.response import AnswerStream
-from rag.assistant import Assistant
-from rag.cli_ask import _render
 from rag.types import Answer, Citation, Edit
 
 
@@ -55,10 +55,10 @@ def test_chat_follow_up_uses_history_and_slash_commands_work(cli_env):
     assert "outperforms conventional first-order methods" in result.output
 
 
-def test_ask_error_is_one_line_and_exit_status_1(settings: Settings, monkeypatch):
+def test_ask_refused_configuration_is_one_line_and_exit_status_2(settings: Settings, monkeypatch):
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(settings.data_dir))
     result = CliRunner().invoke(app, ["ask", "What is SOUL?", "--llm", "openai"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("error: ")
     assert "OPENAI_API_KEY" in result.output
     assert "Traceback" not in result.output
@@ -103,13 +103,13 @@ def test_render_lists_the_sentences_verification_removed(capsys):
 
 def test_ask_dash_answers_one_json_line_per_question_with_one_assistant(cli_env, monkeypatch):
     built: list[str] = []
-    real_from_settings = Assistant.from_settings.__func__  # type: ignore[attr-defined]
+    real_build = rag.factory.build_assistant
 
-    def counting(cls, settings=None):
+    def counting(settings, retriever=None):
         built.append(settings.llm)
-        return real_from_settings(cls, settings)
+        return real_build(settings, retriever)
 
-    monkeypatch.setattr(Assistant, "from_settings", classmethod(counting))
+    monkeypatch.setattr(rag.factory, "build_assistant", counting)
     stdin = "What is SOUL?\n\nWho won the 2018 World Cup?\n"
     result = CliRunner().invoke(app, ["ask", "-", "--llm", "extractive"], input=stdin)
     assert result.exit_code == 0, result.output

@@ -7,18 +7,18 @@ from collections.abc import Iterator
 import pytest
 
 from paperchat.settings import Settings
-from rag import Answer, Assistant
+from rag import Answer, Assistant, build_assistant
 
 SOUL_ID = "p:d4ad722d7858ad37"
 
 
 @pytest.fixture(scope="module")
 def assistant(sample_store_settings: Settings) -> Iterator[Assistant]:
-    with Assistant.from_settings(sample_store_settings) as built:
+    with build_assistant(sample_store_settings) as built:
         yield built
 
 
-def test_from_settings_answers_what_is_soul_citing_the_soul_abstract(assistant: Assistant):
+def test_build_assistant_answers_what_is_soul_citing_the_soul_abstract(assistant: Assistant):
     answer = assistant.ask("What is SOUL?")
     assert answer.abstained is False
     assert answer.backend == "extractive"

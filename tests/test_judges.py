@@ -245,12 +245,12 @@ def test_judge_command_explains_a_judge_it_cannot_build(
 
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "data"))
     result = CliRunner().invoke(app, ["eval", "judge", "--corpus", str(SAMPLE_DIR), *args])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a judge that cannot be built is a refused configuration
     assert message in result.output
 
 
 def test_llm_judge_on_the_answering_backend_reuses_its_model(settings: Settings) -> None:
-    from eval.cli_grounding import make_judge
+    from paperchat.cli.eval.grounding import make_judge
 
     local = settings.model_copy(update={"llm": "local"})
     llm = QueuedLLM(["yes"])

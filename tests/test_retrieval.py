@@ -9,6 +9,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from ingest.records import source_paper_id
 from ingest.store import ChromaStore
+from rag.factory import open_retriever
 from rag.keyword import keyword_query
 from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever, year_where
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
@@ -248,7 +249,7 @@ def test_fusion_weights_favour_the_heavier_retriever():
 
 @pytest.mark.slow
 def test_soul_is_found_by_hybrid_but_not_by_dense_alone(sample_store_settings):
-    retriever = HybridRetriever.from_settings(sample_store_settings)
+    retriever = open_retriever(sample_store_settings)
     hybrid = [h.paper_id for h in retriever.retrieve("What is SOUL?", k=5)]
     # Dense search puts it near 10th among near-tied weak matches; a user sees the top 5.
     dense = [h.paper_id for h in retriever.with_mode("dense").retrieve("What is SOUL?", k=5)]

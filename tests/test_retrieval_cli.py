@@ -156,3 +156,11 @@ def test_eval_retrieval_reports_all_three_modes_per_subset(runner, filled, tmp_p
     bm25 = report["modes"][1]
     assert bm25["by_wording"]["lexical"]["hit@1"] == 1.0
     assert bm25["questions"][0]["ranked_ids"][0] == "arxiv:2301.00001"
+
+
+@pytest.mark.parametrize("top_k", [1, 2])
+def test_retrieve_k_defaults_to_paperchat_top_k(runner, filled, monkeypatch, top_k):
+    monkeypatch.setenv("PAPERCHAT_TOP_K", str(top_k))
+    result = runner.invoke(app, ["retrieve", "language models graph bandits", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["results"]) == top_k

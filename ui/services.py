@@ -18,49 +18,12 @@ from paperchat.errors import LLMUnavailable, ModelUnavailable, PaperchatError
 from paperchat.redact import public_message, secret_values
 from paperchat.settings import Settings
 from rag.answering.backends import backend_info, backends
-from rag.answering.response import AnswerStream
-from rag.types import Answer, Hit
+from rag.assistant import AssistantLike
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
 """Ingest progress: fraction done (0..1) and a short description."""
-
-
-class AssistantLike(Protocol):
-    """The part of `rag.assistant.Assistant` the UI uses."""
-
-    def stream(
-        self,
-        question: str,
-        history: list[dict[str, str]] | None = None,
-        k: int | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-    ) -> AnswerStream:
-        """Verified text pieces, then the final `Answer` (`rag.answering.response`)."""
-        ...
-
-    def ask(
-        self,
-        question: str,
-        history: list[dict[str, str]] | None = None,
-        k: int | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-    ) -> Answer:
-        """Return a cited answer."""
-        ...
-
-    def retrieve(
-        self,
-        question: str,
-        k: int | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-    ) -> list[Hit]:
-        """Return the best-matching papers."""
-        ...
 
 
 @dataclass(frozen=True)

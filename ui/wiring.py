@@ -29,26 +29,22 @@ class SharedStore:
         self._retriever: HybridRetriever | None = None
 
     def store(self) -> ChromaStore:
-        """Return the open store (created empty when missing)."""
-        from ingest.embedding import embedder_id
-        from ingest.store import ChromaStore
+        """Return the open store (created empty when missing: uploads on the page fill it)."""
+        from rag.factory import open_store
 
         with self._lock:
             if self._store is None:
-                self._store = ChromaStore.from_settings(self.settings, embedder_id(self.settings))
+                self._store = open_store(self.settings, create=True)
             return self._store
 
     def retriever(self) -> HybridRetriever:
         """Return the shared retriever (loads the embedding model on first call)."""
-        from ingest.embedding import build_embedder
-        from rag.retrieval import HybridRetriever
+        from rag.factory import build_retriever
 
         store = self.store()
         with self._lock:
             if self._retriever is None:
-                self._retriever = HybridRetriever(
-                    store, build_embedder(self.settings), candidate_k=self.settings.candidate_k
-                )
+                self._retriever = build_retriever(self.settings, store)
             return self._retriever
 
 
@@ -107,10 +103,9 @@ def real_services(settings: Settings) -> Services:
     shared = SharedStore(settings)
 
     def make_assistant(backend: str) -> Assistant:
-        from rag.answering.backends import build_backend
-        from rag.assistant import Assistant
+        from rag.factory import build_assistant
 
         chosen = settings.model_copy(update={"llm": backend})
-        return Assistant(shared.retriever(), build_backend(chosen), chosen)
+        return build_assistant(chosen, shared.retriever())
 
     return Services(settings, make_assistant, StoreCorpus(shared))

@@ -9,33 +9,18 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paperchat.errors import ConfigError, PaperchatError
+from paperchat.cli.options import JsonFlag, JudgeLLMOption, LLMOption, check_split, load_settings
+from paperchat.errors import ConfigError
 
 if TYPE_CHECKING:
     from eval.judges import Judge
     from paperchat.settings import Settings
 
 JUDGES = ("lexical", "llm")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-def _settings(llm: str | None) -> Settings:
-    from paperchat.settings import LLMBackend, Settings
-
-    settings = Settings()
-    if llm is None:
-        return settings
-    if llm not in get_args(LLMBackend):
-        raise ConfigError(f"--llm must be one of {', '.join(get_args(LLMBackend))}, not {llm!r}")
-    return settings.model_copy(update={"llm": llm})
 
 
 def judge_backend(kind: str, judge_llm: str | None, settings: Settings) -> str | None:
@@ -72,7 +57,7 @@ def make_judge(
         return LLMJudge(llm, model_id=model_id, cache_dir=cache_dir), None
     from rag.llm import build_llm
 
-    handle = build_llm(_settings(backend))
+    handle = build_llm(load_settings(backend))
     return LLMJudge(handle.llm, model_id=handle.name, cache_dir=cache_dir), handle
 
 
@@ -135,22 +120,11 @@ def grounding(
             "(never tuned on; report this one). Default: every question."
         ),
     ] = None,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            help="Answering backend: local, tiny, openai or extractive. Default: PAPERCHAT_LLM."
-        ),
-    ] = None,
+    llm: LLMOption = None,
     judge: Annotated[
         str, typer.Option(help="Support judge: lexical (instant, deterministic) or llm.")
     ] = "lexical",
-    judge_llm: Annotated[
-        str | None,
-        typer.Option(
-            help="Backend of the llm judge (local, tiny, openai). Default: the answering backend, "
-            "or local when that is extractive."
-        ),
-    ] = None,
+    judge_llm: JudgeLLMOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for report.json/.md/.html. Default: DATA_DIR/eval/<timestamp>."),
@@ -159,9 +133,7 @@ def grounding(
     seed: Annotated[
         int, typer.Option(help="Seed for Python/NumPy/torch, recorded in the report.")
     ] = 0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Answer every question of a dataset and score the answers' grounding and relevance.
 
@@ -190,19 +162,17 @@ def grounding(
     )
     from eval.questions import default_dataset, file_sha256, load_questions
     from eval.report import write_reports
+    from rag.factory import build_assistant
 
+    check_split(split)
     handle = None
     try:
-        settings = _settings(llm)
+        settings = load_settings(llm)
         path = dataset or default_dataset("dev_answers.jsonl")
-        if split not in (None, "tune", "heldout"):
-            raise ConfigError(f"--split must be tune or heldout, not {split!r}")
         questions = load_questions(path, limit, split=split)  # type: ignore[arg-type]
         judge_backend(judge, judge_llm, settings)  # fail before loading anything
         seed_everything(seed)
-        from rag.assistant import Assistant
-
-        with Assistant.from_settings(settings) as assistant:
+        with build_assistant(settings) as assistant:
             shared = (settings.llm, assistant.backend, getattr(assistant.backend_impl, "llm", None))
             judge_obj, handle = make_judge(judge, judge_llm, settings, shared)
             with tqdm(total=len(questions), unit="q", disable=as_json, file=sys.stderr) as bar:
@@ -225,8 +195,6 @@ def grounding(
         )
         report = build_report(results, meta)
         paths = write_reports(report, _out_dir(out, settings))
-    except PaperchatError as err:
-        raise _fail(str(err)) from err
     finally:
         if handle is not None:
             handle.close()
@@ -239,10 +207,7 @@ def judge_calibration(
         typer.Option(help="Labelled pairs JSONL. Default: eval/datasets/judge_calibration.jsonl."),
     ] = None,
     judge: Annotated[str, typer.Option(help="lexical, llm, or all (both).")] = "lexical",
-    judge_llm: Annotated[
-        str | None,
-        typer.Option(help="Backend of the llm judge (local, tiny, openai). Default: local."),
-    ] = None,
+    judge_llm: JudgeLLMOption = None,
     corpus: Annotated[
         list[Path] | None,
         typer.Option(
@@ -250,7 +215,7 @@ def judge_calibration(
             "Default: data/sample."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Measure each judge against the hand labels.
 
@@ -263,19 +228,16 @@ def judge_calibration(
 
     kinds = list(JUDGES) if judge == "all" else [judge]
     results = []
-    try:
-        settings = _settings(None)
-        path = dataset or default_dataset("judge_calibration.jsonl")
-        pairs = load_pairs(path, corpus_abstracts(corpus or [Path("data/sample")]))
-        for kind in kinds:
-            judge_obj, handle = make_judge(kind, judge_llm, settings)
-            try:
-                results.append(calibrate(judge_obj, pairs))
-            finally:
-                if handle is not None:
-                    handle.close()
-    except PaperchatError as err:
-        raise _fail(str(err)) from err
+    settings = load_settings()
+    path = dataset or default_dataset("judge_calibration.jsonl")
+    pairs = load_pairs(path, corpus_abstracts(corpus or [Path("data/sample")]))
+    for kind in kinds:
+        judge_obj, handle = make_judge(kind, judge_llm, settings)
+        try:
+            results.append(calibrate(judge_obj, pairs))
+        finally:
+            if handle is not None:
+                handle.close()
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
     else:
@@ -287,16 +249,13 @@ def judge_calibration(
 def compare(
     run_a: Annotated[Path, typer.Argument(help="Earlier run: its folder or report.json.")],
     run_b: Annotated[Path, typer.Argument(help="Later run: its folder or report.json.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show what got better or worse from RUN_A to RUN_B, overall and question by question."""
     from eval.compare import compare_runs, render_comparison
     from eval.report import load_report
 
-    try:
-        comparison = compare_runs(load_report(run_a), load_report(run_b), str(run_a), str(run_b))
-    except PaperchatError as err:
-        raise _fail(str(err)) from err
+    comparison = compare_runs(load_report(run_a), load_report(run_b), str(run_a), str(run_b))
     if as_json:
         typer.echo(comparison.model_dump_json(indent=2))
     else:
@@ -306,17 +265,12 @@ def compare(
 def rescore(
     run: Annotated[Path, typer.Argument(help="An eval run: its folder or report.json.")],
     judge: Annotated[str, typer.Option(help="Support judge: lexical or llm.")] = "lexical",
-    judge_llm: Annotated[
-        str | None,
-        typer.Option(help="Backend of the llm judge (local, tiny, openai). Default: local."),
-    ] = None,
+    judge_llm: JudgeLLMOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for the new reports. Default: DATA_DIR/eval/<timestamp>."),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the metrics as JSON; no progress bar.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Score the answers of an earlier run again with another judge (no answer is rewritten).
 
@@ -329,7 +283,7 @@ def rescore(
 
     handle = None
     try:
-        settings = _settings(None)
+        settings = load_settings()
         judge_backend(judge, judge_llm, settings)
         old = load_report(run)
         judge_obj, handle = make_judge(judge, judge_llm, settings)
@@ -342,15 +296,13 @@ def rescore(
         )
         report = build_report(results, meta)
         paths = write_reports(report, _out_dir(out, settings))
-    except PaperchatError as err:
-        raise _fail(str(err)) from err
     finally:
         if handle is not None:
             handle.close()
     _emit(report, paths, as_json)
 
 
-def register_grounding(eval_app: typer.Typer) -> None:
+def register(eval_app: typer.Typer) -> None:
     """Add `grounding`, `rescore`, `judge` and `compare` to the `paperchat eval` group."""
     eval_app.command("grounding")(grounding)
     eval_app.command("rescore")(rescore)

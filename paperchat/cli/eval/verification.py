@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
+from paperchat.cli.options import JsonFlag, check_split, load_settings
+
 _TOP = 10
 
 
-def register_verification(eval_app: typer.Typer) -> None:
+def register(eval_app: typer.Typer) -> None:
     """Add `verification` to the `eval` group."""
     eval_app.command("verification")(verification)
 
@@ -36,7 +38,7 @@ def verification(
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Where --export writes (JSONL).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Replay the verifier on hand-labelled draft sentences (no model runs).
 
@@ -53,31 +55,25 @@ def verification(
     from eval.questions import default_dataset
     from eval.report import load_report
     from eval.verification import export_drafts, grid, read_labels, score, write_rows
-    from paperchat.errors import ConfigError, PaperchatError
-    from paperchat.settings import Settings
+    from paperchat.errors import InputError
     from rag.answering.pipeline import AnswerPolicy
     from rag.answering.verify import VerifyPolicy
 
-    try:
-        if export is not None:
-            if out is None:
-                raise ConfigError("--export needs --out FILE")
-            report = load_report(export)
-            answered = [(r.id, r.question.split, r.answer) for r in report.questions if r.answer]
-            rows = export_drafts(answered)
-            write_rows(rows, out)
-            typer.echo(f"{len(rows)} draft sentences written to {out}")
-            return
-        if split not in ("tune", "heldout"):
-            raise ConfigError(f"--split must be tune or heldout, not {split!r}")
-        path = labels or default_dataset("verify_labels.jsonl")
-        rows = read_labels(path, split)
-        if not rows:
-            raise ConfigError(f"{path} holds no labelled sentences of split {split}")
-    except PaperchatError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
-    configured = AnswerPolicy.from_settings(Settings()).verify
+    if export is not None:
+        if out is None:
+            raise typer.BadParameter("--export needs --out FILE", param_hint="--out")
+        report = load_report(export)
+        answered = [(r.id, r.question.split, r.answer) for r in report.questions if r.answer]
+        rows = export_drafts(answered)
+        write_rows(rows, out)
+        typer.echo(f"{len(rows)} draft sentences written to {out}")
+        return
+    check_split(split)
+    path = labels or default_dataset("verify_labels.jsonl")
+    rows = read_labels(path, split)
+    if not rows:
+        raise InputError(str(path), f"no labelled sentences of split {split}")
+    configured = AnswerPolicy.from_settings(load_settings()).verify
     scores = {
         "configured": score(rows, configured),
         "off": score(rows, VerifyPolicy(enabled=False)),

@@ -2,28 +2,25 @@
 
 Heavy libraries (chromadb, torch) are imported inside the command bodies so `--help` is fast.
 `ingest` and `remove` hold the data dir's writer lock (`ingest.lock`) while they run.
-Exit status: 0 clean, 1 when a record was rejected or the store refused (another model, a
-rebuild that stored nothing, another writer busy), 2 for usage errors.
+Failures go through the one handler (`paperchat.cli.errors`); a run that stored the good
+records but rejected some exits `EXIT_FAILED`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paperchat.errors import PaperchatError
+from paperchat.cli.errors import EXIT_FAILED
+from paperchat.cli.options import JsonFlag, load_settings
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
     from ingest.selection import Selection
-    from ingest.store import ChromaStore
-    from paperchat.settings import Settings
 
 # Help texts: one paragraph per line; Typer keeps the line breaks it is given.
 INGEST_HELP = (
@@ -55,14 +52,14 @@ INGEST_HELP = (
     "  paperchat ingest new.jsonl --wait 600   # queue behind a running ingest\n\n"
     "Exit status: 0 everything stored, 1 some records rejected (the rest are stored) or the "
     "store refused (another embedding model, a rebuild that stored nothing, another writer "
-    "busy), 2 usage error."
+    "busy), 2 usage error or bad setting (see paperchat --help)."
 )
 REMOVE_HELP = (
     "Delete papers and all their chunks from the store.\n\n"
     "Example:\n\n"
     "  paperchat remove arxiv:2407.15734 p:0123456789abcdef\n\n"
     "Exit status: 0 all removed, 1 some id was not in the store or another writer was busy, "
-    "2 usage error."
+    "2 usage error or bad setting (see paperchat --help)."
 )
 STATS_HELP = (
     "Show how many papers and chunks the store holds, where it is and which embedding model "
@@ -71,9 +68,6 @@ STATS_HELP = (
     "  paperchat stats --json"
 )
 
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object instead of text (no progress bar).")
-]
 WaitOption = Annotated[
     float,
     typer.Option(
@@ -151,14 +145,14 @@ def ingest(
     from ingest.embedding import build_embedder, embedder_id
     from ingest.lock import writer_lock
     from ingest.pipeline import RebuildRefused, ingest_paths
-    from paperchat.settings import Settings
+    from rag.factory import open_store
 
     selection = _selection(category or [], since, until, limit)
-    settings = Settings()
+    settings = load_settings()
     command = " ".join(["paperchat ingest", *(["--rebuild"] if rebuild else []), *map(str, paths)])
-    with _errors_exit(), writer_lock(settings, command[:200], wait_s=wait):
+    with writer_lock(settings, command[:200], wait_s=wait):
         model = embedder_id(settings)
-        store = _open_store(settings, None if rebuild else model)
+        store = open_store(settings, create=True, any_model=rebuild)
         try:
             report = ingest_paths(
                 paths,
@@ -188,7 +182,7 @@ def ingest(
         rebuilt = "Rebuilt store" if report.rebuilt else "Store"
         typer.echo(f"{rebuilt}: {report.papers} papers, {report.chunks} chunks at {report.store}")
     if report.rejected:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _selection(
@@ -228,12 +222,12 @@ def remove(
 ) -> None:
     """Delete papers and their chunks (see `REMOVE_HELP`)."""
     from ingest.lock import writer_lock
-    from paperchat.settings import Settings
+    from rag.factory import open_store
 
-    settings = Settings()
+    settings = load_settings()
     command = " ".join(["paperchat remove", *paper_ids])[:200]
-    with _errors_exit(), writer_lock(settings, command, wait_s=wait):
-        store = _open_store(settings, None, create=False)
+    with writer_lock(settings, command, wait_s=wait):
+        store = open_store(settings, create=False, any_model=True)
         deleted = store.delete_papers(paper_ids)
         missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in deleted]
         result = {
@@ -253,27 +247,26 @@ def remove(
             f"{result['papers']} papers, {result['chunks']} chunks left."
         )
     if missing:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def stats(as_json: JsonFlag = False) -> None:
     """Report the store's size, location and model (see `STATS_HELP`)."""
     from ingest.embedding import embedder_id
     from ingest.store import SCHEMA
-    from paperchat.settings import Settings
+    from rag.factory import open_store
 
-    settings = Settings()
+    settings = load_settings()
     configured = embedder_id(settings)
     result: dict[str, Any] = {"papers": 0, "chunks": 0, "embedding_model": None}
-    with _errors_exit():
-        if settings.chroma_url or settings.chroma_path.exists():
-            store = _open_store(settings, None)
-            result = {
-                "papers": store.count_papers(),
-                "chunks": store.count_chunks(),
-                "embedding_model": store.embedder_id,
-                "id_scheme": store.schema,
-            }
+    if settings.chroma_url or settings.chroma_path.exists():
+        store = open_store(settings, create=True, any_model=True)
+        result = {
+            "papers": store.count_papers(),
+            "chunks": store.count_chunks(),
+            "embedding_model": store.embedder_id,
+            "id_scheme": store.schema,
+        }
     result["store"] = settings.chroma_url or str(settings.chroma_path)
     result["configured_embedding_model"] = configured
     if as_json:
@@ -292,22 +285,6 @@ def stats(as_json: JsonFlag = False) -> None:
         )
     if not result["papers"]:
         typer.echo("The store is empty: paperchat ingest data/sample")
-
-
-def _open_store(settings: Settings, model: str | None, *, create: bool = True) -> ChromaStore:
-    from ingest.store import ChromaStore
-
-    return ChromaStore.from_settings(settings, model, create=create)
-
-
-@contextlib.contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Turn a `PaperchatError` into its message on stderr and exit status 1."""
-    try:
-        yield
-    except PaperchatError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
 
 
 def _print_json(data: dict[str, Any]) -> None:

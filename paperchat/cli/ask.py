@@ -1,7 +1,7 @@
 """`paperchat ask` and `paperchat chat`: cited answers in the terminal.
 
 Heavy libraries (torch, chromadb, the model server) are loaded inside the command bodies so that
-`paperchat --help` stays fast. Errors print one line and exit 1; never a stack trace.
+`paperchat --help` stays fast. Failures go through the one handler (`paperchat.cli.errors`).
 """
 
 from __future__ import annotations
@@ -10,14 +10,22 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from paperchat.errors import LLMUnavailable, PaperchatError
+from paperchat.cli import errors
+from paperchat.cli.options import (
+    JsonFlag,
+    KOption,
+    LLMOption,
+    YearFrom,
+    YearTo,
+    check_years,
+    load_settings,
+)
+from paperchat.errors import PaperchatError
 from paperchat.limits import check_question
-from rag.answering.backends import backends
 
 if TYPE_CHECKING:
     from rag.answering.response import AnswerStream
@@ -27,28 +35,8 @@ if TYPE_CHECKING:
 NEAREST_SHOWN = 3
 """Nearest papers listed under an abstention."""
 
-Backend = StrEnum("Backend", {info.name: info.name for info in backends()})  # type: ignore[misc]
-"""Answering backends the --llm option accepts: the registry's names."""
 
-LLMOption = Annotated[
-    Backend | None,
-    typer.Option(
-        "--llm",
-        help="Answering backend (default PAPERCHAT_LLM, else local): "
-        + "; ".join(f"{info.name} ({info.description})" for info in backends())
-        + ".",
-        show_default=False,
-    ),
-]
-KOption = Annotated[
-    int | None,
-    typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default PAPERCHAT_TOP_K).")
-]  # fmt: skip
-YearFrom = Annotated[int | None, typer.Option("--year-from", help="Only papers from this year.")]
-YearTo = Annotated[int | None, typer.Option("--year-to", help="Only papers up to this year.")]
-
-
-def register_ask(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add `ask` and `chat` to the root app."""
     app.command("ask")(ask)
     app.command("chat")(chat)
@@ -66,9 +54,7 @@ def ask(
     k: KOption = None,
     year_from: YearFrom = None,
     year_to: YearTo = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the Answer as JSON (citations, usage, timings).")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     r"""Answer a question from the stored abstracts, citing the papers each sentence comes from.
 
@@ -89,9 +75,14 @@ def ask(
     With `-` the model is loaded once and each line of stdin gets one JSON answer on one line
     of stdout (a failed question gets {"question": ..., "error": ...} and the batch goes on).
 
-    Exit status: 0 answered or abstained, 1 error (message on stderr), 2 usage.
+    --json prints the Answer (citations, usage, timings). A store that is missing or empty is
+    an error that says how to fill it.
+
+    Exit status: 0 answered or abstained, 1 failed (empty store, model unavailable), 2 usage
+    error or bad setting (see `paperchat --help`).
     """
-    with _errors_exit(), _assistant(llm) as assistant:
+    check_years(year_from, year_to)
+    with _assistant(llm) as assistant:
         if question == "-":
             _batch(assistant, sys.stdin, k=k, year_from=year_from, year_to=year_to)
             return
@@ -113,7 +104,7 @@ def _batch(assistant: Assistant, lines: TextIO, **options: int | None) -> None:
             question = check_question(question, assistant.settings)
             answer = assistant.ask(question, **options)  # type: ignore[arg-type]
         except PaperchatError as err:
-            typer.echo(json.dumps({"question": question, "error": _message(err)}))
+            typer.echo(json.dumps({"question": question, "error": errors.message(err)}))
         else:
             typer.echo(answer.model_dump_json())
         sys.stdout.flush()
@@ -134,7 +125,8 @@ def chat(
 
       paperchat chat --llm extractive
     """
-    with _errors_exit(), _assistant(llm) as assistant:
+    check_years(year_from, year_to)
+    with _assistant(llm) as assistant:
         session = assistant.chat(k=k, year_from=year_from, year_to=year_to)
         typer.echo("Ask about the papers. /new starts over, /quit exits.")
         for line in _lines():
@@ -148,7 +140,7 @@ def chat(
                 line = check_question(line, assistant.settings)
                 _render(session.stream(line), live=sys.stdout.isatty())
             except PaperchatError as err:
-                typer.echo(f"error: {_message(err)}", err=True)
+                errors.report(errors.message(err))
 
 
 def _lines() -> Iterator[str]:
@@ -163,39 +155,10 @@ def _lines() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Turn paperchat errors and bad settings into one line on stderr and exit status 1."""
-    from pydantic import ValidationError
+def _assistant(llm: str | None) -> Iterator[Assistant]:
+    from rag.factory import build_assistant
 
-    try:
-        yield
-    except PaperchatError as err:
-        typer.echo(f"error: {_message(err)}", err=True)
-        raise typer.Exit(1) from None
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        typer.echo(f"error: invalid setting ({problems}); see .env.example", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("", err=True)
-        raise typer.Exit(130) from None
-
-
-def _message(err: PaperchatError) -> str:
-    message = str(err).strip()
-    fallback = err.fallback if isinstance(err, LLMUnavailable) else None
-    if fallback and f"--llm {fallback}" not in message:
-        message = f"{message} Run with --llm {fallback} for an answer that needs no model."
-    return message
-
-
-@contextlib.contextmanager
-def _assistant(llm: Backend | None) -> Iterator[Assistant]:
-    from paperchat.settings import Settings
-    from rag.assistant import Assistant
-
-    settings = Settings(llm=llm.value) if llm is not None else Settings()
-    assistant = Assistant.from_settings(settings)
+    assistant = build_assistant(load_settings(llm))
     try:
         yield assistant
     finally:

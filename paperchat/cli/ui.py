@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from paperchat.cli.options import LLMOption, load_settings
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the root app."""
@@ -26,12 +28,7 @@ def ui(
         help="Allow a non-local bind with no credential at all: anyone who can reach the "
         "port can read, ask and upload (only on a network you trust).",
     ),
-    llm: str = typer.Option(
-        None,
-        "--llm",
-        help="Default answering backend: local, extractive, tiny or openai (default "
-        "PAPERCHAT_LLM). The page can switch per question.",
-    ),
+    llm: LLMOption = None,
 ) -> None:
     """Chat with the papers in the browser at http://127.0.0.1:7860, and ask them over HTTP.
 
@@ -52,28 +49,17 @@ def ui(
 
       PAPERCHAT_UI_AUTH=ann:secret PAPERCHAT_API_TOKEN=tok paperchat ui --host 0.0.0.0
 
-    Exit status: 0 stopped, 2 refused (non-local bind without credentials, or a bad setting).
-    """
-    from paperchat.errors import PaperchatError
-    from paperchat.settings import Settings
+    --llm sets the default backend; the page can switch per question.
 
-    try:
-        overrides: dict[str, object] = {}
-        if llm is not None:
-            overrides["llm"] = llm
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValueError as err:
-        typer.echo(f"paperchat ui: invalid setting: {err}", err=True)
-        raise typer.Exit(2) from err
-    bind_host = host or settings.ui_host
-    bind_port = port or settings.ui_port
+    Exit status: 0 stopped, 2 refused (non-local bind without credentials, a bad setting or
+    usage error; see `paperchat --help`).
+    """
     from ui.access import access_for
 
-    try:
-        access = access_for(bind_host, settings, insecure=insecure)
-    except PaperchatError as err:
-        typer.echo(f"paperchat ui: {err}", err=True)
-        raise typer.Exit(2) from err
+    settings = load_settings(llm)
+    bind_host = host or settings.ui_host
+    bind_port = port or settings.ui_port
+    access = access_for(bind_host, settings, insecure=insecure)
     from ui.server import serve
     from ui.wiring import real_services
 

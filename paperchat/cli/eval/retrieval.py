@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paperchat.cli.options import JsonFlag, load_settings
+
 if TYPE_CHECKING:
     from eval.retrieval_eval import RetrievalReport
 
 _COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "recall@10")
 
 
-def register_retrieval(eval_app: typer.Typer) -> None:
+def register(eval_app: typer.Typer) -> None:
     """Add `retrieval` to the `eval` group."""
     eval_app.command("retrieval")(retrieval)
 
@@ -33,26 +35,20 @@ def retrieval(
     k: int = typer.Option(
         10, "--k", min=10, max=50, help="Papers retrieved per question (metrics look at 10)."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print the full report (per-question ranks included) as JSON."
-    ),
+    as_json: JsonFlag = False,
 ) -> None:
     """Score retrieval on a question set: hybrid, BM25-only and dense-only in one run.
 
     Needs the store built from the corpus the questions were written on:
     paperchat ingest data/sample
+
+    --json prints the full report, per-question ranks included.
     """
     from eval.retrieval_eval import DEFAULT_DATASET, run_retrieval_eval
-    from paperchat.errors import PaperchatError
-    from paperchat.settings import Settings
-    from rag.cli_retrieve import open_retriever
+    from rag.factory import open_retriever
 
-    try:
-        retriever = open_retriever(Settings(), "hybrid")
-        report = run_retrieval_eval(retriever, dataset or DEFAULT_DATASET, k=k)
-    except PaperchatError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
+    retriever = open_retriever(load_settings())
+    report = run_retrieval_eval(retriever, dataset or DEFAULT_DATASET, k=k)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:

@@ -1,7 +1,17 @@
-"""The `paperchat` command: one Typer app; each area registers its own subcommands.
+"""The `paperchat` command: one Typer app, one error handler, one module per command group.
 
-Subcommand modules import heavy libraries (torch, chromadb, gradio) inside the command
-bodies, so `paperchat --help` stays fast.
+    paperchat/cli/
+      errors.py    the error handler: one `error: ` prefix, one exit-code table
+      options.py   shared options (--llm, --k, --year-from/--year-to, --json) and settings
+      ingest.py    ingest, remove, stats
+      retrieve.py  retrieve
+      ask.py       ask, chat
+      ui.py        ui
+      eval/        eval grounding | rescore | judge | compare | retrieval | selection |
+                   verification
+
+Command modules import heavy libraries (torch, chromadb, gradio) inside the command bodies,
+so `paperchat --help` stays fast.
 """
 
 from __future__ import annotations
@@ -9,9 +19,11 @@ from __future__ import annotations
 import typer
 
 from paperchat import __version__
+from paperchat.cli.errors import EXIT_CODES_HELP, PaperchatGroup
 
 app = typer.Typer(
     name="paperchat",
+    cls=PaperchatGroup,
     help=(
         "Cited answers over scientific paper abstracts, offline by default.\n\n"
         "Start here:\n\n"
@@ -20,7 +32,8 @@ app = typer.Typer(
         "  paperchat ask 'What is SOUL?'      # a cited answer\n\n"
         "  paperchat ui                       # chat in the browser at http://127.0.0.1:7860\n\n"
         "Configuration comes from PAPERCHAT_* environment variables or a .env file; "
-        "see .env.example."
+        "see .env.example.\n\n"
+        "Errors print one line starting with 'error: ' on stderr.\n\n" + EXIT_CODES_HELP
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -47,13 +60,10 @@ def _root(
 
 
 def _register_all() -> None:
-    from eval.cli import register as register_eval
-    from ingest.cli import register as register_ingest
-    from rag.cli import register as register_rag
-    from ui.cli import register as register_ui
+    from paperchat.cli import ask, eval, ingest, retrieve, ui
 
-    for register in (register_ingest, register_rag, register_ui, register_eval):
-        register(app)
+    for module in (ingest, retrieve, ask, ui, eval):
+        module.register(app)
 
 
 _register_all()

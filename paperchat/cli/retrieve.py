@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
+from paperchat.cli.options import JsonFlag, KOption, YearFrom, YearTo, check_years, load_settings
 from paperchat.limits import check_question
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ _MODE_HELP = (
 _SNIPPET_CHARS = 240
 
 
-def register_retrieve(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add `retrieve` to the root app."""
     app.command("retrieve")(retrieve)
 
@@ -33,71 +34,40 @@ def retrieve(
         help="The question, in quotes. Give '-' to read one question per line from stdin "
         "and write one JSON line per question (models load once).",
     ),
-    k: int = typer.Option(5, "--k", min=1, max=50, help="Number of papers to return."),
-    year_from: int = typer.Option(
-        None, "--year-from", help="Only papers from this year on (papers without a year drop out)."
-    ),
-    year_to: int = typer.Option(
-        None, "--year-to", help="Only papers up to this year (papers without a year drop out)."
-    ),
+    k: KOption = None,
+    year_from: YearFrom = None,
+    year_to: YearTo = None,
     mode: str = typer.Option("hybrid", "--mode", help=_MODE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a ranked list."),
+    as_json: JsonFlag = False,
 ) -> None:
     """Find the papers that best match QUESTION, best first.
 
-    Example: paperchat retrieve "What is SOUL?" --k 3
-    """
-    from paperchat.errors import PaperchatError
+    A store that is missing or empty is an error that says how to fill it.
 
-    if mode not in ("hybrid", "dense", "bm25"):
+    Example: paperchat retrieve "What is SOUL?" --k 3
+
+    Exit status: 0 done, 1 failed (empty store), 2 usage error or bad setting (see
+    `paperchat --help`).
+    """
+    from rag.factory import open_retriever
+    from rag.retrieval import MODES
+
+    if mode not in MODES:
         raise typer.BadParameter("choose hybrid, dense or bm25", param_hint="--mode")
-    if year_from is not None and year_to is not None and year_from > year_to:
-        raise typer.BadParameter(
-            f"--year-from {year_from} is after --year-to {year_to}", param_hint="--year-from"
-        )
-    try:
-        settings = _settings()
-        if question != "-":
-            question = check_question(question, settings)
-        retriever = open_retriever(settings, cast("Mode", mode))
-        if question == "-":
-            _answer_stream(retriever, settings, k, year_from, year_to)
-            return
-        hits = retriever.retrieve(question, k=k, year_from=year_from, year_to=year_to)
-    except PaperchatError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
+    check_years(year_from, year_to)
+    settings = load_settings()
+    k = k or settings.top_k
+    if question != "-":
+        question = check_question(question, settings)
+    retriever = open_retriever(settings, mode=cast("Mode", mode))
+    if question == "-":
+        _answer_stream(retriever, settings, k, year_from, year_to)
+        return
+    hits = retriever.retrieve(question, k=k, year_from=year_from, year_to=year_to)
     if as_json:
         typer.echo(json.dumps(result_record(question, hits), ensure_ascii=False))
     else:
         typer.echo(format_hits(question, hits))
-
-
-def _settings() -> Settings:
-    from paperchat.settings import Settings
-
-    return Settings()
-
-
-def open_retriever(settings: Settings, mode: Mode) -> HybridRetriever:
-    """Open the store and the embedder; refuse an empty store with the command that fills it.
-
-    Raises:
-        StoreError: The store is missing or holds no papers.
-    """
-    from ingest.embedding import build_embedder, embedder_id
-    from ingest.store import ChromaStore
-    from paperchat.errors import StoreError
-    from rag.retrieval import HybridRetriever
-
-    store = ChromaStore.from_settings(settings, embedder_id(settings), create=False)
-    if store.count_chunks() == 0:
-        raise StoreError(
-            f"The paper store at {store.location} is empty: run paperchat ingest data/sample first."
-        )
-    return HybridRetriever(
-        store, build_embedder(settings), candidate_k=settings.candidate_k, mode=mode
-    )
 
 
 def _answer_stream(

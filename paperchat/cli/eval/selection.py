@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
+from paperchat.cli.options import JsonFlag, check_split, load_settings
+
 _TOP = 10
 
 
-def register_selection(eval_app: typer.Typer) -> None:
+def register(eval_app: typer.Typer) -> None:
     """Add `selection` to the `eval` group."""
     eval_app.command("selection")(selection)
 
@@ -30,7 +32,7 @@ def selection(
         bool,
         typer.Option("--grid", help="Also score every policy of the grid, best mean F1 first."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Score which retrieved papers source selection passes to the model (no model runs).
 
@@ -47,22 +49,15 @@ def selection(
     """
     from eval.questions import default_dataset, load_questions
     from eval.selection import collect, grid, score
-    from paperchat.errors import ConfigError, PaperchatError
-    from paperchat.settings import Settings
     from rag.answering.pipeline import AnswerPolicy
     from rag.answering.selection import SelectionPolicy
-    from rag.cli_retrieve import open_retriever
+    from rag.factory import open_retriever
 
-    try:
-        if split not in ("tune", "heldout"):
-            raise ConfigError(f"--split must be tune or heldout, not {split!r}")
-        settings = Settings()
-        path = dataset or default_dataset("dev_answers.jsonl")
-        questions = load_questions(path, split=split)  # type: ignore[arg-type]
-        rows = collect(open_retriever(settings, "hybrid"), questions, k=settings.top_k)
-    except PaperchatError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
+    check_split(split)
+    settings = load_settings()
+    path = dataset or default_dataset("dev_answers.jsonl")
+    questions = load_questions(path, split=split)  # type: ignore[arg-type]
+    rows = collect(open_retriever(settings), questions, k=settings.top_k)
     shipped = AnswerPolicy.from_settings(settings).selection
     k = settings.top_k
     rows_out = {
