@@ -105,12 +105,12 @@ def test_ingest_and_retrieve_through_a_chroma_server(
         "MotionAGFormer: Enhancing 3D Human Pose Estimation with a Transformer-GCNFormer Network"
     )
     best = store.query(query, k=3)[0]
-    assert best.metadata["title"].startswith("MotionAGFormer")
-    assert store.get_papers([best.metadata["paper_id"]])[best.metadata["paper_id"]]["abstract"]
+    assert best.meta.title.startswith("MotionAGFormer")
+    assert store.get_papers([best.meta.paper_id])[best.meta.paper_id].abstract
 
     stats = _run("stats")
     assert (stats["papers"], stats["store"]) == (445, chroma_server)
-    removed = _run("remove", best.metadata["paper_id"])
+    removed = _run("remove", best.meta.paper_id)
     assert removed["papers"] == 444
 
 

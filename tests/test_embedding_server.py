@@ -103,7 +103,7 @@ def test_ingest_embeds_through_the_embedding_server_into_the_chroma_server(
     assert len(vector) == 576  # SmolLM2-135M's width, not MiniLM's 384
     store = ChromaStore.from_settings(configured, embedder_id(configured), create=False)
     best = store.query(vector, k=1)[0]
-    assert best.metadata["paper_id"] == paper.paper_id
+    assert best.meta.paper_id == paper.paper_id
     assert best.similarity > 0.9999
 
 

@@ -10,7 +10,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from ingest.records import source_paper_id
 from ingest.store import ChromaStore
 from rag.keyword import keyword_query
-from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever, year_where
+from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 SOUL_ID = "p:d4ad722d7858ad37"
@@ -144,12 +144,6 @@ def test_year_range_keeps_only_papers_in_range_and_drops_undated(retriever, mode
 
 def test_year_range_matching_no_paper_returns_nothing(retriever):
     assert retriever.retrieve("machine unlearning", k=5, year_from=1990, year_to=1991) == []
-
-
-def test_year_where_builds_chroma_range_clauses_with_int_years():
-    assert year_where(None, None) is None
-    assert year_where(2020, None) == {"year": {"$gte": 2020}}
-    assert year_where(2020, 2022) == {"$and": [{"year": {"$gte": 2020}}, {"year": {"$lte": 2022}}]}
 
 
 def test_k_limits_the_number_of_papers(retriever):
