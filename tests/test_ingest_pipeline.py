@@ -156,7 +156,9 @@ def test_chunks_from_two_versions_of_a_paper_are_rewritten(
     ingest_fake([path], settings, fake_embedding)
     store = _store(settings)
     [row] = [r for r in store.all_chunks() if r.chunk_id.startswith("arxiv:2401.00001#1@")]
-    store.upsert([replace(row, text="stale", meta=replace(row.meta, content_hash="old"))], [[1.0] * 64])
+    store.upsert(
+        [replace(row, text="stale", meta=replace(row.meta, content_hash="old"))], [[1.0] * 64]
+    )
 
     report = ingest_fake([path], settings, fake_embedding)
 

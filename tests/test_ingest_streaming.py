@@ -182,9 +182,7 @@ def test_limit_counts_records_that_pass_the_filters(tmp_path: Path) -> None:
     report, store = _ingest(
         [write_excerpt(tmp_path / "s.json")], tmp_path / "data", 2, selection=selection
     )
-    assert {r.meta.paper_id for r in store.all_chunks()} == set(
-        _expected(("cs",), None, None)[:3]
-    )
+    assert {r.meta.paper_id for r in store.all_chunks()} == set(_expected(("cs",), None, None)[:3])
     assert report.added == 3
 
 

@@ -195,13 +195,15 @@ def test_query_syntax_in_words_never_reaches_fts5(tmp_path):
 def test_year_range_filters_keyword_hits(store_settings):
     store = _open(store_settings)
     words = terms("quokka graph wombats")
-    assert {r.meta.paper_id for r in store.keyword_search(words, 10, PaperFilter(year_from=2022))} == {
+    assert {
+        r.meta.paper_id for r in store.keyword_search(words, 10, PaperFilter(year_from=2022))
+    } == {
         "arxiv:2301.00001",
         "arxiv:2401.00003",
     }
-    assert [r.meta.paper_id for r in store.keyword_search(words, 10, PaperFilter(year_to=2021))] == [
-        "arxiv:2101.00002"
-    ]
+    assert [
+        r.meta.paper_id for r in store.keyword_search(words, 10, PaperFilter(year_to=2021))
+    ] == ["arxiv:2101.00002"]
 
 
 def test_retriever_keyword_mode_reads_the_persisted_index(store_settings, fake_embedding):
