@@ -25,7 +25,8 @@ from ingest.rows import ChunkMeta
 from ingest.store import ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.conftest import REPO, FakeEmbedding
+from tests.conftest import REPO
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, SAMPLE_DIR, ingest_fake
 
 

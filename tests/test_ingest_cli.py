@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import SAMPLE_DIR
 
 GOOD = (

@@ -15,7 +15,7 @@ from ingest.rows import PaperFilter
 from ingest.store import HNSW_EF, ChromaStore
 from paperchat.errors import EmbeddingModelMismatch, StoreError
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, SAMPLE_DIR, ingest_fake
 
 LONG = " ".join(f"Sentence {i} explains part {i} of the method in plain words." for i in range(40))

@@ -21,8 +21,8 @@ from ingest.selection import Selection
 from ingest.store import ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
 from tests.fixtures.arxiv_snapshot import EXCERPT_GOOD, excerpt_lines, write_excerpt
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, isolated_settings
 from tests.fixtures.streamed_ingest import SETTINGS
 

@@ -17,7 +17,7 @@ from ingest.keyword_index import terms
 from ingest.rows import ChunkMeta, ChunkRow, PaperFilter
 from ingest.store import ChromaStore, chroma_where
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 # What the pipeline writes for chunk 0 of a full arXiv record (id scheme 2).

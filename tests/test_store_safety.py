@@ -25,7 +25,7 @@ from ingest.store import POINTER_SUFFIX, ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
 from rag.retrieval import HybridRetriever
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import (
     BAD_KEY,
     FAKE_EMBEDDER_ID,
