@@ -15,12 +15,11 @@ tune split (highest mean F1; docs/answering.md) and are reported on the held-out
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from eval.questions import EvalQuestion
+from eval.tuning import grid_search
 from rag.answering.selection import Candidate, SelectionPolicy, candidates, keeps
 
 
@@ -102,10 +101,6 @@ GRID = {
 
 def grid(rows: Sequence[LabelledQuestion]) -> list[tuple[SelectionPolicy, SelectionScore]]:
     """Every policy of `GRID` with its score, best mean F1 first (ties: fewer sources)."""
-    results = []
-    for values in itertools.product(*GRID.values()):
-        params: dict[str, Any] = dict(zip(GRID, values, strict=True))
-        policy = SelectionPolicy(**params)
-        results.append((policy, score(rows, policy)))
-    results.sort(key=lambda item: (-item[1].f1, item[1].sources))
-    return results
+    return grid_search(
+        GRID, SelectionPolicy, lambda policy: score(rows, policy), lambda s: (-s.f1, s.sources)
+    )

@@ -24,7 +24,6 @@ counts as kept when that source states the draft sentence too.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from eval.tuning import grid_search
 from rag.answering.draft import DraftSentence, parse_reply
 from rag.answering.verify import Verifier, VerifyPolicy
 from rag.evidence import Evidence
@@ -160,10 +160,9 @@ GRID: dict[str, tuple[Any, ...]] = {
 
 def grid(rows: Sequence[LabelledSentence]) -> list[tuple[VerifyPolicy, VerifierScore]]:
     """Every policy of `GRID`, best accuracy first (ties: fewer unsupported sentences shown)."""
-    results = []
-    for values in itertools.product(*GRID.values()):
-        params: dict[str, Any] = dict(zip(GRID, values, strict=True))
-        policy = VerifyPolicy(**params)
-        results.append((policy, score(rows, policy)))
-    results.sort(key=lambda item: (-item[1].accuracy, item[1].shown_unsupported))
-    return results
+    return grid_search(
+        GRID,
+        VerifyPolicy,
+        lambda policy: score(rows, policy),
+        lambda s: (-s.accuracy, s.shown_unsupported),
+    )

@@ -27,6 +27,7 @@ Callers hold the data dir's writer lock (`ingest.lock.writer_lock`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -38,7 +39,14 @@ from ingest.parsers import ParseResult, iter_input_files, parse_file
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
 from ingest.rows import SCHEMA, ChunkMeta, ChunkRow, chunk_version, row_id
 from ingest.selection import Selection, Selector
-from ingest.streaming import LazyEmbedder, Progress, SeenPapers, file_size, record_batches
+from ingest.streaming import (
+    LazyEmbedder,
+    Progress,
+    SeenPapers,
+    WriteBehind,
+    file_size,
+    record_batches,
+)
 from paperchat.errors import StoreError
 from paperchat.settings import Settings
 
@@ -398,18 +406,29 @@ def _plan_paper(plan: _Plan, paper: Paper, state: StoredPaper | None, job: _Job)
 def _write(
     plan: _Plan, store: ChromaStore, model: LazyEmbedder, progress: Progress, job: _Job
 ) -> int:
-    """Chunk, embed and store a batch's planned papers; return chunks written."""
-    written = 0
-    for batch in _batches(plan.to_write, job.settings, job.window_tokens):
-        texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
-        vectors = model.get().get_text_embedding_batch(texts)
-        written += _store_batch(store, batch, vectors, job.signature)
+    """Chunk, embed and store a batch's planned papers; return chunks written.
+
+    Each group is written in the background while the next one is embedded (`WriteBehind`).
+    """
+
+    def write(batch: list[tuple[Paper, list[Chunk]]], vectors: Sequence[Sequence[float]]) -> int:
+        written = _store_batch(store, batch, vectors, job.signature)
         crash_point("batch-written")
         stale = [rid for paper, _ in batch for rid in plan.stale.get(paper.paper_id, [])]
         if stale:
             store.delete_rows(stale)
         progress.done(len(batch))
-    return written
+        return written
+
+    if not plan.to_write:
+        return 0
+    group = _group_size(job.settings, model.get())
+    with WriteBehind() as writer:
+        for batch in _batches(plan.to_write, job.settings, job.window_tokens, group):
+            texts = [chunk.embed_text for _, chunks in batch for chunk in chunks]
+            vectors = model.get().get_text_embedding_batch(texts)
+            writer.submit(functools.partial(write, batch, vectors))
+    return writer.total
 
 
 def _store_batch(
@@ -442,10 +461,21 @@ def _store_batch(
     return len(rows)
 
 
+def _group_size(settings: Settings, embedder: BaseEmbedding) -> int:
+    """Chunks per embed-and-write group: `embed_batch_size` when set, else the embedder's batch.
+
+    Unset, the local model batches 256 texts per call on a GPU (`ingest.embedding.batch_size_for`)
+    and 64 on the CPU; never fewer than the setting's default.
+    """
+    if "embed_batch_size" in settings.model_fields_set:
+        return settings.embed_batch_size
+    return max(settings.embed_batch_size, embedder.embed_batch_size)
+
+
 def _batches(
-    papers: Sequence[Paper], settings: Settings, window_tokens: int | None
+    papers: Sequence[Paper], settings: Settings, window_tokens: int | None, group: int
 ) -> Iterator[list[tuple[Paper, list[Chunk]]]]:
-    """Group whole papers with their chunks, about `embed_batch_size` chunks per group."""
+    """Group whole papers with their chunks, about `group` chunks per group."""
     batch: list[tuple[Paper, list[Chunk]]] = []
     size = 0
     for paper in papers:
@@ -454,7 +484,7 @@ def _batches(
         )
         batch.append((paper, chunks))
         size += len(chunks)
-        if size >= settings.embed_batch_size:
+        if size >= group:
             yield batch
             batch, size = [], 0
     if batch:

@@ -16,6 +16,8 @@ from ingest.parsers import ParseResult
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from llama_index.core.embeddings import BaseEmbedding
 
 
@@ -149,3 +151,45 @@ class LazyEmbedder:
             self._model = source if isinstance(source, BaseEmbedding) else source()
             self._progress.describe("Embedding")
         return self._model
+
+
+class WriteBehind:
+    """One store write at a time in a background thread, while the caller embeds the next batch.
+
+    Embedding (torch or ONNX Runtime, which release the GIL) and Chroma's writes then overlap,
+    so a streamed ingest runs at the speed of the slower of the two instead of their sum (on a
+    GPU, writing is the slower). Writes still happen one after another in the order submitted,
+    so the crash-safety order (chunks other than 0, then chunks 0, then stale rows) is the same
+    as without the thread. Use as a context manager: leaving it waits for the write in flight
+    (also after an error, so what was submitted lands whole) and raises the write's error.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-write")
+        self._pending: Future[int] | None = None
+        self.total = 0
+
+    def submit(self, write: Callable[[], int]) -> None:
+        """Wait for the previous write (raising its error), then start `write` in the thread."""
+        self.wait()
+        self._pending = self._pool.submit(write)
+
+    def wait(self) -> None:
+        """Wait for the write in flight, if any; add the number it returned to `total`."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.total += pending.result()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+            elif self._pending is not None:
+                self._pending.exception()  # let it land; the caller's error is the one raised
+        finally:
+            self._pool.shutdown(wait=True)

@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         default=64,
         ge=1,
-        description="Chunks embedded per batch. Unset: 64, and the local model batches 256 per "
-        "call on a GPU.",
+        description="Chunks embedded (and written) per batch. Unset: 64, and on a GPU 256, the "
+        "local model's own batch.",
     )
 
     # -- embeddings ------------------------------------------------------------------------

@@ -418,3 +418,35 @@ def test_store_built_with_chroma_defaults_is_raised_to_the_wider_search_when_ope
     assert _ef_search_on_disk(settings) < HNSW_EF
     ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID)
     assert _ef_search_on_disk(settings) == HNSW_EF
+
+
+class SizeRecordingEmbedding(FakeEmbedding):
+    """Records how many texts reach each model call."""
+
+    sizes: list[int] = []
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        self.sizes.append(len(texts))
+        return [self._vector(t) for t in texts]
+
+
+def _without_batch_setting(settings: Settings) -> Settings:
+    values = {k: getattr(settings, k) for k in settings.model_fields_set if k != "embed_batch_size"}
+    return Settings(_env_file=None, **values)
+
+
+def test_groups_follow_the_embedders_batch_unless_the_setting_is_given(
+    settings: Settings, tmp_path: Path
+) -> None:
+    rows = [_row(f"2401.{i:05d}", f"Short abstract number {i}.") for i in range(100)]
+    path = _jsonl(tmp_path / "p.jsonl", rows)
+    gpu_like = SizeRecordingEmbedding(embed_batch_size=256)  # what the local model uses on a GPU
+    ingest_fake([path], _without_batch_setting(settings), gpu_like)
+    assert gpu_like.sizes == [100]  # one model call, not groups of the default 64
+
+    explicit = settings.model_copy(update={"embed_batch_size": 8})
+    explicit.model_fields_set.add("embed_batch_size")
+    path2 = _jsonl(tmp_path / "q.jsonl", [_row(f"2402.{i:05d}", f"Other {i}.") for i in range(20)])
+    small = SizeRecordingEmbedding(embed_batch_size=256)
+    ingest_fake([path2], explicit, small)
+    assert small.sizes == [8, 8, 4]
