@@ -248,3 +248,19 @@ def test_soul_is_found_by_hybrid_but_not_by_dense_alone(sample_store_settings):
     dense = [h.paper_id for h in retriever.with_mode("dense").retrieve("What is SOUL?", k=5)]
     assert SOUL_ID in hybrid
     assert SOUL_ID not in dense
+
+
+def test_a_paper_whose_chunk_zero_is_missing_shows_its_chunk_title_and_year(retriever):
+    store = retriever.store
+    [first] = [
+        r.chunk_id for r in store.all_chunks() if r.chunk_id.startswith("arxiv:2301.00001#0@")
+    ]
+    store.delete_rows([first])  # what a kill before chunk 0's write leaves (chunk 0 goes last)
+    store.publish()
+    [hit] = retriever.with_mode("bm25").retrieve("quokka", k=5)
+    assert (hit.paper_id, hit.title, hit.year) == (
+        "arxiv:2301.00001",
+        "Quokka sampling for reinforcement learning",
+        2023,
+    )
+    assert (hit.abstract, hit.url, hit.authors) == ("", None, [])
