@@ -199,12 +199,13 @@ class KeywordIndex:
             f"JOIN {table}_rows r ON r.id = {table}.rowid WHERE {table} MATCH ?"
         )
         params: list[object] = [self.title_weight, match_expression(words)]
-        if paper_filter is not None and paper_filter.year_from is not None:
+        years = paper_filter or PaperFilter()
+        if years.year_from is not None:
             sql += " AND r.year >= ?"
-            params.append(int(paper_filter.year_from))
-        if paper_filter is not None and paper_filter.year_to is not None:
+            params.append(int(years.year_from))
+        if years.year_to is not None:
             sql += " AND r.year <= ?"
-            params.append(int(paper_filter.year_to))
+            params.append(int(years.year_to))
         sql += " ORDER BY score DESC, r.row_id LIMIT ?"
         params.append(int(n))
         with self._lock:

@@ -174,10 +174,6 @@ class PaperFilter:
     year_from: int | None = None
     year_to: int | None = None
 
-    def __bool__(self) -> bool:
-        """True when the filter restricts anything."""
-        return self.year_from is not None or self.year_to is not None
-
 
 @dataclass(frozen=True)
 class ChunkRow:

@@ -374,7 +374,7 @@ class ChromaStore:
         """Copy every row with its vector into `staged`, through `transform` (None drops it)."""
         copied = 0
         include = ["metadatas", "documents", "embeddings"]
-        for page in self._pages(None, include):
+        for page in self._pages(include):
             kept = [(new, vector) for row, vector in page if (new := transform(row)) is not None]
             if kept:
                 staged.upsert([row for row, _ in kept], [vector for _, vector in kept])
@@ -418,7 +418,7 @@ class ChromaStore:
 
     def all_chunks(self) -> list[ChunkRow]:
         """Return every chunk (text and metadata); for a migration, and tests."""
-        return [row for page in self._pages(None, ["metadatas", "documents"]) for row, _ in page]
+        return [row for page in self._pages(["metadatas", "documents"]) for row, _ in page]
 
     def get_papers(self, paper_ids: Sequence[str]) -> dict[str, ChunkMeta]:
         """Return the metadata of chunk 0 (which carries `abstract`) for each known paper id."""
@@ -451,14 +451,12 @@ class ChromaStore:
             self._rebind(*self._read_pointer())
             return read(self._collection)
 
-    def _pages(
-        self, where: dict[str, Any] | None, include: list[Any]
-    ) -> Iterator[list[tuple[ChunkRow, Any]]]:
+    def _pages(self, include: list[Any]) -> Iterator[list[tuple[ChunkRow, Any]]]:
         """Every row (with its vector when `include` has embeddings), a page at a time."""
         offset = 0
 
         def get_page(collection: Collection) -> Any:
-            return collection.get(where=where or None, limit=_PAGE, offset=offset, include=include)
+            return collection.get(limit=_PAGE, offset=offset, include=include)
 
         while True:
             page = self._read(get_page)
@@ -480,7 +478,7 @@ class ChromaStore:
     def stored_papers(self) -> dict[str, StoredPaper]:
         """Summarise every stored paper's versions, to tell unchanged, changed and partial apart."""
         papers: dict[str, StoredPaper] = {}
-        for page in self._pages(None, ["metadatas"]):
+        for page in self._pages(["metadatas"]):
             _summarise(((row.meta, row.chunk_id) for row, _ in page), papers)
         return papers
 
@@ -603,7 +601,7 @@ class ChromaStore:
         was = self._keywords.generation(self._live)
         pages = (
             [_keyword_row(row) for row, _ in page]
-            for page in self._pages(None, ["metadatas", "documents"])
+            for page in self._pages(["metadatas", "documents"])
         )
         if self._keywords.rebuild(self._live, self._generation, pages):
             size = self._keywords.size(self._live)
