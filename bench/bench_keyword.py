@@ -38,6 +38,7 @@ _CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 from ingest.keyword_index import KeywordIndex, terms
+from ingest.rows import PaperFilter
 t1 = time.perf_counter()
 index = KeywordIndex(sys.argv[1])
 generation = index.generation("papers")
@@ -46,7 +47,7 @@ questions = json.loads(sys.argv[2])
 times = []
 for q in questions:
     start = time.perf_counter()
-    index.search("papers", terms(q["text"]), 30, q.get("year_from"))
+    index.search("papers", terms(q["text"]), 30, PaperFilter(year_from=q.get("year_from")))
     times.append(1000 * (time.perf_counter() - start))
 print(json.dumps({
     "import_ms": 1000 * (t1 - t0),

@@ -36,10 +36,8 @@ from pathlib import Path
 from ingest.records import (
     Paper,
     Rejection,
-    make_paper,
-    parse_arxiv_id,
+    paper_from_row,
     split_authors,
-    year_from_date,
 )
 
 SNAPSHOT_NAME = re.compile(r"arxiv-metadata-oai-snapshot.*\.json", re.IGNORECASE)
@@ -125,23 +123,17 @@ def _record(name: str, number: int, text: str, max_chars: int) -> Paper | Reject
     abstract = row.get("abstract")
     if not isinstance(abstract, str) or not abstract.strip():
         return Rejection(name, number, f"{raw_id}: record has no abstract")
-    arxiv = parse_arxiv_id(raw_id)
-    authors = _authors(row)
-    date = first_version_date(row)
     categories = row.get("categories")
-    return make_paper(
+    return paper_from_row(
+        raw_id=raw_id,
         title=latex_spacing(str(row.get("title") or "")),
         abstract=latex_spacing(abstract),
-        arxiv_id=arxiv.id if arxiv else None,
-        source_id=None if arxiv else raw_id,
         source_file=name,
         source_line=number,
         max_abstract_chars=max_chars,
-        authors=authors,
-        author_count=len(authors) or None,
-        date=date,
-        year=year_from_date(date),
-        url=arxiv.abs_url if arxiv else None,
+        authors=_authors(row),
+        date=first_version_date(row),
+        url=None,
         doi=str(row.get("doi") or "").strip() or None,
         categories=tuple(categories.split()) if isinstance(categories, str) else (),
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ingest.rows import PaperFilter
 from paperchat.settings import Settings
 from paperchat.text import KEYWORD_STOPWORDS
 
@@ -180,10 +181,13 @@ class KeywordIndex:
         collection: str,
         words: Sequence[str],
         n: int,
-        year_from: int | None = None,
-        year_to: int | None = None,
+        paper_filter: PaperFilter | None = None,
     ) -> list[KeywordHit]:
-        """The `n` best chunks matching any of `words` (see `terms`), best first."""
+        """The `n` best chunks matching any of `words` (see `terms`), best first.
+
+        Only chunks of papers `paper_filter` keeps (as `ingest.store.chroma_where` does for
+        dense search: a paper without a year never matches a year bound).
+        """
         if not words or n <= 0:
             return []
         row = self._one("SELECT tab FROM collections WHERE name = ?", (collection,))
@@ -195,12 +199,13 @@ class KeywordIndex:
             f"JOIN {table}_rows r ON r.id = {table}.rowid WHERE {table} MATCH ?"
         )
         params: list[object] = [self.title_weight, match_expression(words)]
-        if year_from is not None:
+        years = paper_filter or PaperFilter()
+        if years.year_from is not None:
             sql += " AND r.year >= ?"
-            params.append(int(year_from))
-        if year_to is not None:
+            params.append(int(years.year_from))
+        if years.year_to is not None:
             sql += " AND r.year <= ?"
-            params.append(int(year_to))
+            params.append(int(years.year_to))
         sql += " ORDER BY score DESC, r.row_id LIMIT ?"
         params.append(int(n))
         with self._lock:

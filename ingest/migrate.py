@@ -17,8 +17,8 @@ was relative. Two scheme-1 papers that fold into one arXiv id (`2301.01234v1` an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ingest.records import (
     checked_url,
@@ -27,7 +27,7 @@ from ingest.records import (
     source_paper_id,
     untitled_display_title,
 )
-from ingest.rows import SCHEMA, ChunkRow, chunk_version, row_id
+from ingest.rows import SCHEMA, ChunkMeta, ChunkRow, chunk_version, row_id
 
 if TYPE_CHECKING:
     from ingest.store import ChromaStore
@@ -90,19 +90,20 @@ def migrate_store(store: ChromaStore) -> Migration | None:
     )
 
     def upgrade(row: ChunkRow) -> ChunkRow | None:
-        old = str(row.metadata.get("paper_id"))
+        old = row.meta.paper_id
         if old not in kept:
             return None
-        meta = dict(row.metadata)
-        meta["paper_id"] = new_ids[old]
-        if keys[old]:
-            meta["content_key"] = keys[old]
-        meta["version"] = chunk_version(str(meta.get("content_hash")), str(meta.get("chunking")))
-        if "url" in meta and checked_url(str(meta["url"])) is None:
-            del meta["url"]
-            result.links_dropped += meta.get("chunk_index") == 0
-        index = meta.get("chunk_index")
-        return ChunkRow(row_id(f"{new_ids[old]}#{index}", meta["version"]), row.text, meta)
+        version = chunk_version(row.meta.content_hash, row.meta.chunking)
+        meta = replace(
+            row.meta,
+            paper_id=new_ids[old],
+            content_key=keys[old] or row.meta.content_key,
+            version=version,
+        )
+        if meta.url is not None and checked_url(meta.url) is None:
+            meta = replace(meta, url=None)
+            result.links_dropped += meta.chunk_index == 0
+        return ChunkRow(row_id(f"{new_ids[old]}#{meta.chunk_index}", version), row.text, meta)
 
     staged = store.new_version(store.embedder_id)
     try:
@@ -114,17 +115,17 @@ def migrate_store(store: ChromaStore) -> Migration | None:
     return result
 
 
-def _first_rows(rows: list[ChunkRow]) -> dict[str, dict[str, Any]]:
+def _first_rows(rows: list[ChunkRow]) -> dict[str, ChunkMeta]:
     """Each paper's metadata, from its chunk 0 (which has the abstract) when stored."""
-    papers: dict[str, dict[str, Any]] = {}
+    papers: dict[str, ChunkMeta] = {}
     for row in rows:
-        pid = str(row.metadata.get("paper_id"))
-        if pid not in papers or row.metadata.get("chunk_index") == 0:
-            papers[pid] = row.metadata
+        pid = row.meta.paper_id
+        if pid not in papers or row.meta.chunk_index == 0:
+            papers[pid] = row.meta
     return papers
 
 
-def _new_id(old: str, meta: dict[str, Any]) -> str:
+def _new_id(old: str, meta: ChunkMeta) -> str:
     """Scheme 2 id of a scheme 1 paper id."""
     if not old.startswith("arxiv:"):
         return old  # p: ids are content hashes in both schemes
@@ -133,7 +134,7 @@ def _new_id(old: str, meta: dict[str, Any]) -> str:
     arxiv = parse_arxiv_id(raw)
     if arxiv is not None:
         return f"arxiv:{arxiv.id}"
-    source_file = str(meta.get("source", "")).rpartition(":")[0] or "unknown"
+    source_file = meta.source.rpartition(":")[0] or "unknown"
     return source_paper_id(source_file, raw)
 
 
@@ -151,12 +152,12 @@ def _version(old: str) -> int:
     return int(arxiv.version[1:]) if arxiv and arxiv.version else 0
 
 
-def _content_key(old: str, meta: dict[str, Any]) -> str | None:
+def _content_key(old: str, meta: ChunkMeta) -> str | None:
     """The paper's content key: its `p:` hash, or computed from title and abstract."""
     if old.startswith("p:"):
         return old.removeprefix("p:")
-    abstract = meta.get("abstract")
-    if not isinstance(abstract, str):
+    abstract = meta.abstract
+    if abstract is None:
         return None  # chunk 0 missing: a half-written paper, rewritten by the next ingest
-    title = str(meta.get("title", ""))
+    title = meta.title
     return content_key("" if title == untitled_display_title(abstract) else title, abstract)

@@ -37,7 +37,7 @@ from ingest.records import (
     checked_url,
     make_paper,
     normalise_text,
-    parse_arxiv_id,
+    paper_from_row,
     split_authors,
     year_from_date,
 )
@@ -273,8 +273,6 @@ def _record_from_mapping(
         yield Rejection(name, number, "record has no abstract")
         return
     raw_id = str(row.get("id") or "").strip()
-    arxiv = parse_arxiv_id(raw_id) if raw_id else None
-    authors = split_authors(row.get("authors"))
     date = str(row.get("update_date") or row.get("published") or row.get("date") or "") or None
     raw_categories = row.get("categories")
     categories = (
@@ -286,19 +284,16 @@ def _record_from_mapping(
     )
     raw_url = str(row.get("url") or "").strip()
     url = checked_url(raw_url) if raw_url else None
-    paper = make_paper(
+    paper = paper_from_row(
+        raw_id=raw_id,
         title=str(row.get("title") or ""),
         abstract=abstract,
-        arxiv_id=arxiv.id if arxiv else None,
-        source_id=None if arxiv else raw_id,
         source_file=name,
         source_line=number,
         max_abstract_chars=max_chars,
-        authors=authors,
-        author_count=len(authors) or None,
+        authors=split_authors(row.get("authors")),
         date=date,
-        year=year_from_date(date),
-        url=url or (arxiv.abs_url if arxiv else None),
+        url=url,
         doi=str(row["doi"]) if row.get("doi") else None,
         categories=tuple(str(c) for c in categories),
     )

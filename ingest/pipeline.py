@@ -37,7 +37,7 @@ from ingest.chunking import Chunk, chunk_paper
 from ingest.faults import crash_point
 from ingest.parsers import ParseResult, iter_input_files, parse_file
 from ingest.records import ARXIV_PREFIX, Paper, RecordWarning, Rejection
-from ingest.rows import SCHEMA, chunk_version, row_id
+from ingest.rows import SCHEMA, ChunkMeta, ChunkRow, chunk_version, row_id
 from ingest.selection import Selection, Selector
 from ingest.streaming import (
     LazyEmbedder,
@@ -443,24 +443,21 @@ def _store_batch(
     second write, after every other chunk of the batch: a paper shows up only once the rest
     of it is stored, and a kill between the two writes leaves no paper half-visible.
     """
-    rows = []
+    rows: list[tuple[ChunkRow, Sequence[float]]] = []
     vector_of = iter(vectors)
     for paper, chunks in batch:
         version = chunk_version(paper.content_hash, signature)
         for chunk in chunks:
-            meta = _metadata(paper, chunk, signature, version)
-            rows.append((row_id(chunk.chunk_id, version), next(vector_of), chunk.text, meta))
+            meta = chunk_meta(paper, chunk, signature, version)
+            rows.append(
+                (ChunkRow(row_id(chunk.chunk_id, version), chunk.text, meta), next(vector_of))
+            )
     for part in (
-        [r for r in rows if r[3]["chunk_index"]],
-        [r for r in rows if not r[3]["chunk_index"]],
+        [r for r in rows if r[0].meta.chunk_index],
+        [r for r in rows if not r[0].meta.chunk_index],
     ):
         if part:
-            store.upsert(
-                ids=[r[0] for r in part],
-                embeddings=[r[1] for r in part],
-                documents=[r[2] for r in part],
-                metadatas=[r[3] for r in part],
-            )
+            store.upsert([row for row, _ in part], [vector for _, vector in part])
     return len(rows)
 
 
@@ -494,30 +491,25 @@ def _batches(
         yield batch
 
 
-def _metadata(paper: Paper, chunk: Chunk, signature: str, version: str) -> dict[str, Any]:
-    """Chunk metadata as Chroma stores it: scalars only, unknown fields left out."""
-    meta: dict[str, Any] = {
-        "paper_id": paper.paper_id,
-        "title": paper.display_title,
-        "source": paper.where,
-        "chunk_index": chunk.index,
-        "n_chunks": chunk.n_chunks,
-        "content_hash": paper.content_hash,
-        "content_key": paper.content_key,
-        "chunking": signature,
-        "version": version,
-    }
-    optional: dict[str, Any] = {
-        "year": paper.year,
-        "date": paper.date,
-        "url": paper.url,
-        "doi": paper.doi,
-        "authors": "; ".join(paper.authors),
-        "author_count": paper.author_count,
-        "categories": " ".join(paper.categories),
-        "organisation": paper.organisation,
-    }
-    meta.update({key: value for key, value in optional.items() if value not in (None, "")})
-    if chunk.index == 0:
-        meta["abstract"] = paper.abstract
-    return meta
+def chunk_meta(paper: Paper, chunk: Chunk, signature: str, version: str) -> ChunkMeta:
+    """What a chunk of `paper` carries in the store; only chunk 0 carries the abstract."""
+    return ChunkMeta(
+        paper_id=paper.paper_id,
+        title=paper.display_title,
+        chunk_index=chunk.index,
+        n_chunks=chunk.n_chunks,
+        content_hash=paper.content_hash,
+        chunking=signature,
+        source=paper.where,
+        content_key=paper.content_key,
+        version=version,
+        year=paper.year,
+        date=paper.date,
+        url=paper.url,
+        doi=paper.doi,
+        authors=tuple(paper.authors),
+        author_count=paper.author_count,
+        categories=tuple(paper.categories),
+        organisation=paper.organisation,
+        abstract=paper.abstract if chunk.index == 0 else None,
+    )

@@ -316,3 +316,44 @@ def make_paper(
         source_line=source_line,
         **extra,  # type: ignore[arg-type]
     )
+
+
+def paper_from_row(
+    *,
+    raw_id: str,
+    title: str,
+    abstract: str,
+    source_file: str,
+    source_line: int,
+    max_abstract_chars: int,
+    authors: tuple[str, ...],
+    date: str | None,
+    url: str | None,
+    doi: str | None,
+    categories: tuple[str, ...],
+) -> Paper | Rejection:
+    """`make_paper` for a row of named fields (a JSON line, a CSV row, an arXiv snapshot line).
+
+    The callers read the fields their own way (the snapshot cleans LaTeX spacing and takes
+    the first version's date; a JSONL or CSV row may give categories as a list); what follows
+    is shared: an arXiv `raw_id` gives the paper id and, without a `url`, the link to its
+    abstract page; any other non-empty `raw_id` is the row's own id, namespaced by file. The
+    author count is that of `authors`, the year that of `date`.
+    """
+    arxiv = parse_arxiv_id(raw_id) if raw_id else None
+    return make_paper(
+        title=title,
+        abstract=abstract,
+        arxiv_id=arxiv.id if arxiv else None,
+        source_id=None if arxiv else raw_id,
+        source_file=source_file,
+        source_line=source_line,
+        max_abstract_chars=max_abstract_chars,
+        authors=authors,
+        author_count=len(authors) or None,
+        date=date,
+        year=year_from_date(date),
+        url=url or (arxiv.abs_url if arxiv else None),
+        doi=doi,
+        categories=categories,
+    )

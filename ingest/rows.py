@@ -1,14 +1,20 @@
-"""What the store holds, as plain data: row ids, chunk rows and the versions of a paper.
+"""What the store holds, as plain data: row ids, chunk rows, their metadata, search filters.
 
 No Chroma here: `ingest.store` reads and writes these. A row id is `paper_id#index@version`,
 where `version` hashes the paper's `content_hash` and chunking signature: the old and the new
 version of an updated paper have different row ids, so both can be stored whole at once.
+
+`ChunkMeta` is the one mapping between a chunk's fields and the metadata keys stored with it
+(`to_metadata` / `from_metadata`); `PaperFilter` is the one way to restrict a search, which
+`ingest.store` turns into Chroma's `where` and `ingest.keyword_index` into SQL. Nothing
+outside these modules spells a metadata key.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCHEMA = 2
@@ -30,20 +36,160 @@ def paper_of_row(stored_id: str) -> str:
     return stored_id.rsplit("#", 1)[0]
 
 
+Scalar = str | int | float | bool
+"""A metadata value as Chroma stores it."""
+
+_AUTHOR_SEP = "; "  # authors are stored as one string: Chroma metadata values are scalars
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """What a stored chunk carries besides its text and vector; the field names are the keys.
+
+    Optional fields that are None (or empty) are not stored, so `to_metadata` of what
+    `from_metadata` read gives back the stored metadata unchanged (rows of id scheme 1 have no
+    `content_key` and `version`; both stay absent).
+
+    Attributes:
+        paper_id: The paper's id (`ingest.records`).
+        title: Display title (untitled papers get the abstract's opening words).
+        chunk_index: 0-based position of the chunk in its paper.
+        n_chunks: Chunks of this version of the paper.
+        content_hash: Hash of the paper's stored fields: a change re-writes the paper.
+        chunking: Signature of the chunking parameters (`ingest.pipeline.chunking_signature`).
+        source: Where the record was read, `file:line`.
+        content_key: Hash of the normalised title and abstract, for dedupe across ids.
+        version: Hash of `content_hash` and `chunking` (`chunk_version`), the row id's suffix.
+        year: Publication year.
+        date: Date text as the source gave it.
+        url: http(s) link to the paper.
+        doi: The paper's DOI.
+        authors: Author names, in order.
+        author_count: Number of authors as the source gave it (may exceed `len(authors)`).
+        categories: arXiv categories (`cs.CL`, ...).
+        organisation: The authors' organisation, when the source names one.
+        abstract: The whole abstract; only chunk 0 carries it.
+        extra: Stored keys this code does not know, kept as they are when a row is copied.
+    """
+
+    paper_id: str
+    title: str
+    chunk_index: int
+    n_chunks: int
+    content_hash: str
+    chunking: str
+    source: str = ""
+    content_key: str | None = None
+    version: str | None = None
+    year: int | None = None
+    date: str | None = None
+    url: str | None = None
+    doi: str | None = None
+    authors: tuple[str, ...] = ()
+    author_count: int | None = None
+    categories: tuple[str, ...] = ()
+    organisation: str | None = None
+    abstract: str | None = None
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, Scalar]:
+        """The metadata dict Chroma stores: scalars only, absent fields left out."""
+        meta: dict[str, Scalar] = {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "source": self.source,
+            "chunk_index": self.chunk_index,
+            "n_chunks": self.n_chunks,
+            "content_hash": self.content_hash,
+            "chunking": self.chunking,
+        }
+        optional: dict[str, Scalar | None] = {
+            "content_key": self.content_key,
+            "version": self.version,
+            "year": self.year,
+            "date": self.date,
+            "url": self.url,
+            "doi": self.doi,
+            "authors": _AUTHOR_SEP.join(self.authors),
+            "author_count": self.author_count,
+            "categories": " ".join(self.categories),
+            "organisation": self.organisation,
+        }
+        meta.update({key: value for key, value in optional.items() if value not in (None, "")})
+        if self.abstract is not None:
+            meta["abstract"] = self.abstract
+        meta.update({k: v for k, v in self.extra.items() if k not in meta})
+        return meta
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> ChunkMeta:
+        """Read stored metadata back; a missing key reads as its field's empty value."""
+
+        def text(key: str) -> str | None:
+            value = meta.get(key)
+            return None if value is None else str(value)
+
+        def number(key: str) -> int | None:
+            value = meta.get(key)
+            return None if value is None else int(value)
+
+        return cls(
+            paper_id=text("paper_id") or "",
+            title=text("title") or "",
+            chunk_index=int(meta.get("chunk_index", -1)),
+            n_chunks=int(meta.get("n_chunks", -1)),
+            content_hash=text("content_hash") or "",
+            chunking=text("chunking") or "",
+            source=text("source") or "",
+            content_key=text("content_key"),
+            version=text("version"),
+            year=number("year"),
+            date=text("date"),
+            url=text("url"),
+            doi=text("doi"),
+            authors=tuple(a for a in (text("authors") or "").split(_AUTHOR_SEP) if a),
+            author_count=number("author_count"),
+            categories=tuple((text("categories") or "").split()),
+            organisation=text("organisation"),
+            abstract=text("abstract"),
+            extra={k: v for k, v in meta.items() if k not in _KEYS},
+        )
+
+
+_KEYS = frozenset(f.name for f in fields(ChunkMeta)) - {"extra"}
+
+
+@dataclass(frozen=True)
+class PaperFilter:
+    """Which papers a search may return; a bound that is None does not restrict.
+
+    `ingest.store` turns it into Chroma's `where`, `ingest.keyword_index` into SQL, with the
+    same meaning: a paper without a year never matches a year bound.
+
+    Attributes:
+        year_from: Only papers from this year on.
+        year_to: Only papers up to this year.
+    """
+
+    year_from: int | None = None
+    year_to: int | None = None
+
+
 @dataclass(frozen=True)
 class ChunkRow:
-    """One stored chunk as read back.
+    """One stored chunk as read back (or about to be written).
 
     Attributes:
         chunk_id: The row id, `paper_id#index@version`.
         text: The chunk text (without the title).
-        metadata: The chunk's metadata (`paper_id`, `title`, `year`, `chunk_index`, ...).
-        similarity: 1 - cosine distance to the query; 0.0 when not from a query.
+        meta: What the chunk carries besides its text (`ChunkMeta`).
+        similarity: 1 - cosine distance to the query (bm25 score for keyword hits); 0.0 when
+            not from a search.
     """
 
     chunk_id: str
     text: str
-    metadata: dict[str, Any]
+    meta: ChunkMeta
     similarity: float = 0.0
 
 

@@ -3,11 +3,13 @@
 Layout, for `settings.collection` = "papers" (docs/ingest.md says why):
 
 * Data collections (cosine space) hold one row per chunk: id `paper_id#i@version`, the chunk
-  text as document, an explicit embedding, and metadata (see `docs/CONTRACTS.md`). `version`
-  hashes the paper's `content_hash` and chunking, so the old and the new version of an updated
-  paper coexist until the old one is deleted. Each collection's metadata records the embedding
-  model that built it (opening it with another raises `EmbeddingModelMismatch`) and the id
-  scheme (`SCHEMA`; stores without it are scheme 1, see `ingest.migrate`).
+  text as document, an explicit embedding, and metadata (`ingest.rows.ChunkMeta` maps it
+  both ways; searches take an `ingest.rows.PaperFilter`, turned into `where` by
+  `chroma_where`). `version` hashes the paper's `content_hash` and chunking, so the old and
+  the new version of an updated paper coexist until the old one is deleted. Each
+  collection's metadata records the embedding model that built it (opening it with another
+  raises `EmbeddingModelMismatch`) and the id scheme (`SCHEMA`; stores without it are scheme
+  1, see `ingest.migrate`).
 * `papers-live` has no rows; its metadata names the live data collection and a generation
   counter that every write operation (an ingest, a remove, a swap) bumps when it ends
   (`publish`). Without it the live collection is `papers`: a store's first collection, and
@@ -57,7 +59,15 @@ import numpy as np
 from ingest.faults import crash_point
 from ingest.keyword_index import KeywordIndex, KeywordRow, index_path
 from ingest.lock import lock_path, reader_window
-from ingest.rows import SCHEMA, ChunkRow, StoredPaper, StoredVersion, paper_of_row
+from ingest.rows import (
+    SCHEMA,
+    ChunkMeta,
+    ChunkRow,
+    PaperFilter,
+    StoredPaper,
+    StoredVersion,
+    paper_of_row,
+)
 from paperchat.errors import EmbeddingModelMismatch, StoreError
 from paperchat.settings import Settings
 
@@ -79,7 +89,16 @@ _STAMP = r"\d{8}T\d{12}"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-__all__ = ["SCHEMA", "ChromaStore", "ChunkRow", "StoredPaper", "StoredVersion"]
+__all__ = [
+    "SCHEMA",
+    "ChromaStore",
+    "ChunkMeta",
+    "ChunkRow",
+    "PaperFilter",
+    "StoredPaper",
+    "StoredVersion",
+    "chroma_where",
+]
 
 
 class ChromaStore:
@@ -355,15 +374,10 @@ class ChromaStore:
         """Copy every row with its vector into `staged`, through `transform` (None drops it)."""
         copied = 0
         include = ["metadatas", "documents", "embeddings"]
-        for page in self._pages(None, include):
+        for page in self._pages(include):
             kept = [(new, vector) for row, vector in page if (new := transform(row)) is not None]
             if kept:
-                staged.upsert(
-                    ids=[row.chunk_id for row, _ in kept],
-                    embeddings=[vector for _, vector in kept],
-                    documents=[row.text for row, _ in kept],
-                    metadatas=[row.metadata for row, _ in kept],
-                )
+                staged.upsert([row for row, _ in kept], [vector for _, vector in kept])
             copied += len(kept)
         return copied
 
@@ -379,16 +393,17 @@ class ChromaStore:
     # -- reading (used by rag/) ---------------------------------------------------------------
 
     def query(
-        self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None
+        self, embedding: Sequence[float], k: int, paper_filter: PaperFilter | None = None
     ) -> list[ChunkRow]:
-        """Return the `k` chunks nearest to `embedding`, best first, optionally filtered."""
+        """Return the `k` chunks nearest to `embedding`, best first, of papers the filter keeps."""
         if k <= 0:
             return []
+        where = chroma_where(paper_filter)
         result = self._read(
             lambda c: c.query(
                 query_embeddings=np.asarray([embedding], dtype=np.float32),
                 n_results=k,
-                where=where or None,
+                where=where,
                 include=["documents", "metadatas", "distances"],
             )
         )
@@ -397,22 +412,23 @@ class ChromaStore:
         metas = (result["metadatas"] or [[]])[0]
         dists = (result["distances"] or [[]])[0]
         return [
-            ChunkRow(cid, doc or "", dict(meta or {}), 1.0 - float(dist))
+            ChunkRow(cid, doc or "", ChunkMeta.from_metadata(meta or {}), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
         ]
 
-    def all_chunks(self, where: dict[str, Any] | None = None) -> list[ChunkRow]:
-        """Return every chunk (text and metadata), optionally filtered; for keyword search."""
-        return [row for page in self._pages(where, ["metadatas", "documents"]) for row, _ in page]
+    def all_chunks(self) -> list[ChunkRow]:
+        """Return every chunk (text and metadata); for a migration, and tests."""
+        return [row for page in self._pages(["metadatas", "documents"]) for row, _ in page]
 
-    def get_papers(self, paper_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def get_papers(self, paper_ids: Sequence[str]) -> dict[str, ChunkMeta]:
         """Return the metadata of chunk 0 (which carries `abstract`) for each known paper id."""
         ids = list(dict.fromkeys(paper_ids))
         if not ids:
             return {}
         where: dict[str, Any] = {"$and": [{"paper_id": {"$in": ids}}, {"chunk_index": 0}]}
         got = self._read(lambda c: c.get(where=where, include=["metadatas"]))
-        return {str(m["paper_id"]): dict(m) for m in got["metadatas"] or [] if m}
+        papers = (ChunkMeta.from_metadata(m) for m in got["metadatas"] or [] if m)
+        return {meta.paper_id: meta for meta in papers}
 
     def count_chunks(self) -> int:
         """Number of chunks stored."""
@@ -435,14 +451,12 @@ class ChromaStore:
             self._rebind(*self._read_pointer())
             return read(self._collection)
 
-    def _pages(
-        self, where: dict[str, Any] | None, include: list[Any]
-    ) -> Iterator[list[tuple[ChunkRow, Any]]]:
+    def _pages(self, include: list[Any]) -> Iterator[list[tuple[ChunkRow, Any]]]:
         """Every row (with its vector when `include` has embeddings), a page at a time."""
         offset = 0
 
         def get_page(collection: Collection) -> Any:
-            return collection.get(where=where or None, limit=_PAGE, offset=offset, include=include)
+            return collection.get(limit=_PAGE, offset=offset, include=include)
 
         while True:
             page = self._read(get_page)
@@ -452,7 +466,7 @@ class ChromaStore:
             vectors = page.get("embeddings")
             vectors = [None] * len(ids) if vectors is None else list(vectors)
             yield [
-                (ChunkRow(cid, doc or "", dict(meta or {})), vector)
+                (ChunkRow(cid, doc or "", ChunkMeta.from_metadata(meta or {})), vector)
                 for cid, doc, meta, vector in zip(ids, docs, metas, vectors, strict=True)
             ]
             if len(ids) < _PAGE:
@@ -464,8 +478,8 @@ class ChromaStore:
     def stored_papers(self) -> dict[str, StoredPaper]:
         """Summarise every stored paper's versions, to tell unchanged, changed and partial apart."""
         papers: dict[str, StoredPaper] = {}
-        for page in self._pages(None, ["metadatas"]):
-            _summarise(((row.metadata, row.chunk_id) for row, _ in page), papers)
+        for page in self._pages(["metadatas"]):
+            _summarise(((row.meta, row.chunk_id) for row, _ in page), papers)
         return papers
 
     def papers_like(
@@ -484,38 +498,30 @@ class ChromaStore:
                 where: dict[str, Any] = {field: {"$in": unique[start : start + _IN_SLICE]}}
                 got = self._read(functools.partial(_get_metadatas, where=where))
                 rows = zip(got["metadatas"] or [], got["ids"], strict=True)
-                _summarise(((dict(m or {}), rid) for m, rid in rows), papers, seen_rows=True)
+                metas = ((ChunkMeta.from_metadata(m or {}), rid) for m, rid in rows)
+                _summarise(metas, papers, seen_rows=True)
         return papers
 
-    def upsert(
-        self,
-        ids: Sequence[str],
-        embeddings: Sequence[Sequence[float]],
-        documents: Sequence[str],
-        metadatas: Sequence[dict[str, Any]],
-    ) -> None:
-        """Insert or overwrite chunks, in batches Chroma accepts (then `publish()`)."""
+    def upsert(self, rows: Sequence[ChunkRow], embeddings: Sequence[Sequence[float]]) -> None:
+        """Insert or overwrite chunks with their vectors, in batches Chroma accepts.
+
+        Then `publish()`. `rows[i]` is stored with `embeddings[i]`.
+        """
+        if len(rows) != len(embeddings):
+            raise ValueError(f"{len(rows)} rows but {len(embeddings)} vectors")
         size = self._client.get_max_batch_size()
-        for start in range(0, len(ids), size):
-            end = start + size
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
             with self._paired_write():
                 self._collection.upsert(
-                    ids=list(ids[start:end]),
-                    embeddings=np.asarray(embeddings[start:end], dtype=np.float32),
-                    documents=list(documents[start:end]),
-                    metadatas=list(metadatas[start:end]),
+                    ids=[row.chunk_id for row in part],
+                    embeddings=np.asarray(embeddings[start : start + size], dtype=np.float32),
+                    documents=[row.text for row in part],
+                    metadatas=[row.meta.to_metadata() for row in part],
                 )
                 crash_point("store-upsert")
-                self._keywords.add(
-                    self._live,
-                    [
-                        _keyword_row(ChunkRow(i, d, dict(m)))
-                        for i, d, m in zip(
-                            ids[start:end], documents[start:end], metadatas[start:end], strict=True
-                        )
-                    ],
-                )
-        self._dirty = self._dirty or bool(ids)
+                self._keywords.add(self._live, [_keyword_row(row) for row in part])
+        self._dirty = self._dirty or bool(rows)
 
     def delete_rows(self, row_ids: Sequence[str]) -> None:
         """Delete rows by id, e.g. the replaced version of an updated paper (then `publish()`)."""
@@ -535,7 +541,7 @@ class ChromaStore:
             where: dict[str, Any] = {"paper_id": {"$in": ids[start : start + size]}}
             found = self._collection.get(where=where, include=["metadatas"])
             for meta in found["metadatas"] or []:
-                pid = str((meta or {}).get("paper_id"))
+                pid = ChunkMeta.from_metadata(meta or {}).paper_id
                 deleted[pid] = deleted.get(pid, 0) + 1
             chunk_ids = found["ids"]
             with self._paired_write():
@@ -549,25 +555,22 @@ class ChromaStore:
     # -- the keyword index, kept in step -----------------------------------------------------
 
     def keyword_search(
-        self,
-        words: Sequence[str],
-        k: int,
-        year_from: int | None = None,
-        year_to: int | None = None,
+        self, words: Sequence[str], k: int, paper_filter: PaperFilter | None = None
     ) -> list[ChunkRow]:
         """The `k` chunks best matching any of `words` by bm25 (score in `similarity`).
 
-        `words` come from `ingest.keyword_index.terms(question)`. The index is first brought
-        in step with the generation served (a rebuild, once, if it is not).
+        `words` come from `ingest.keyword_index.terms(question)`; only papers `paper_filter`
+        keeps are searched, as in `query`. The index is first brought in step with the
+        generation served (a rebuild, once, if it is not).
         """
         self._keywords_current(writer=False)
-        hits = self._keywords.search(self._live, words, k, year_from, year_to)
+        hits = self._keywords.search(self._live, words, k, paper_filter)
         if not hits:
             return []
         ids = [hit.row_id for hit in hits]
         got = self._read(lambda c: c.get(ids=ids, include=["metadatas", "documents"]))
         rows = {
-            cid: (doc or "", dict(meta or {}))
+            cid: (doc or "", ChunkMeta.from_metadata(meta or {}))
             for cid, doc, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             )
@@ -598,7 +601,7 @@ class ChromaStore:
         was = self._keywords.generation(self._live)
         pages = (
             [_keyword_row(row) for row, _ in page]
-            for page in self._pages(None, ["metadatas", "documents"])
+            for page in self._pages(["metadatas", "documents"])
         )
         if self._keywords.rebuild(self._live, self._generation, pages):
             size = self._keywords.size(self._live)
@@ -637,14 +640,29 @@ class ChromaStore:
         self._kw_open = False
 
 
+def chroma_where(paper_filter: PaperFilter | None) -> dict[str, Any] | None:
+    """Chroma's `where` clause for a filter; None when it keeps every paper.
+
+    A paper without a year has no `year` key, which no range clause matches.
+    """
+    if paper_filter is None:
+        return None
+    clauses: list[dict[str, Any]] = []
+    if paper_filter.year_from is not None:
+        clauses.append({"year": {"$gte": int(paper_filter.year_from)}})
+    if paper_filter.year_to is not None:
+        clauses.append({"year": {"$lte": int(paper_filter.year_to)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 def _keyword_row(row: ChunkRow) -> KeywordRow:
-    meta = row.metadata
-    year = meta.get("year")
     return KeywordRow(
         row_id=row.chunk_id,
-        paper_id=str(meta.get("paper_id", paper_of_row(row.chunk_id))),
-        year=int(year) if year is not None else None,
-        title=str(meta.get("title", "")),
+        paper_id=row.meta.paper_id or paper_of_row(row.chunk_id),
+        year=row.meta.year,
+        title=row.meta.title,
         text=row.text,
     )
 
@@ -654,7 +672,7 @@ def _get_metadatas(collection: Collection, *, where: dict[str, Any]) -> Any:
 
 
 def _summarise(
-    rows: Iterable[tuple[dict[str, Any], str]],
+    rows: Iterable[tuple[ChunkMeta, str]],
     papers: dict[str, StoredPaper],
     *,
     seen_rows: bool = False,
@@ -664,16 +682,16 @@ def _summarise(
     With `seen_rows`, a row already summarised (read twice, by id and by content) is skipped.
     """
     for meta, rid in rows:
-        paper = papers.setdefault(str(meta.get("paper_id")), StoredPaper())
-        if meta.get("content_key"):
-            paper.content_key = str(meta["content_key"])
-        version = paper.versions.setdefault(str(meta.get("version", "")), StoredVersion())
+        paper = papers.setdefault(meta.paper_id, StoredPaper())
+        if meta.content_key:
+            paper.content_key = meta.content_key
+        version = paper.versions.setdefault(meta.version or "", StoredVersion())
         if seen_rows and rid in version.row_ids:
             continue
-        version.content_hashes.add(str(meta.get("content_hash")))
-        version.chunking.add(str(meta.get("chunking")))
-        version.n_chunks.add(int(meta.get("n_chunks", -1)))
-        version.indexes.add(int(meta.get("chunk_index", -1)))
+        version.content_hashes.add(meta.content_hash)
+        version.chunking.add(meta.chunking)
+        version.n_chunks.add(meta.n_chunks)
+        version.indexes.add(meta.chunk_index)
         version.row_ids.append(rid)
 
 

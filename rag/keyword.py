@@ -1,4 +1,4 @@
-"""Keyword (BM25) search over every chunk (title + text), filtered by year per question.
+"""Keyword (BM25) search over every chunk (title + text), filtered per question.
 
 The index is `ingest.keyword_index` (SQLite FTS5, persisted beside the store and kept in step
 by every write); this module chooses what a question asks of it: its words without stopwords
@@ -13,6 +13,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from ingest.keyword_index import terms
+from ingest.rows import PaperFilter
 from rag.nodes import StoreLike, chunk_node, fold_to_papers
 
 
@@ -31,11 +32,9 @@ class KeywordIndex:
     def __init__(self, store: StoreLike) -> None:
         self._store = store
 
-    def retriever(
-        self, candidate_k: int, year_from: int | None, year_to: int | None
-    ) -> BaseRetriever:
-        """A retriever for one question: top `candidate_k` chunks in the year range."""
-        return _KeywordRetriever(self._store, candidate_k, year_from, year_to)
+    def retriever(self, candidate_k: int, paper_filter: PaperFilter | None = None) -> BaseRetriever:
+        """A retriever for one question: top `candidate_k` chunks of papers the filter keeps."""
+        return _KeywordRetriever(self._store, candidate_k, paper_filter)
 
 
 class KeywordCache:
@@ -71,17 +70,17 @@ class _KeywordRetriever(BaseRetriever):
     """Search the question's keywords; return one node per paper (its best chunk)."""
 
     def __init__(
-        self, store: StoreLike, candidate_k: int, year_from: int | None, year_to: int | None
+        self, store: StoreLike, candidate_k: int, paper_filter: PaperFilter | None
     ) -> None:
         super().__init__()
         self._store = store
         self._candidate_k = candidate_k
-        self._years = (year_from, year_to)
+        self._filter = paper_filter
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         words = terms(query_bundle.query_str)
         if not words:
             return []
-        rows = self._store.keyword_search(words, self._candidate_k, *self._years)
+        rows = self._store.keyword_search(words, self._candidate_k, self._filter)
         nodes = [NodeWithScore(node=chunk_node(row), score=float(row.similarity)) for row in rows]
         return fold_to_papers(nodes, drop_zero=True)

@@ -1,64 +1,39 @@
 """What retrieval reads from the store, and the LlamaIndex nodes it turns chunks into.
 
 `StoreLike` is the read side of `ingest.store.ChromaStore`; tests may pass anything with
-the same methods.
+the same methods. Rows come back as `ingest.rows.ChunkRow` (typed metadata, `ChunkMeta`);
+searches take an `ingest.rows.PaperFilter`, which the store translates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from llama_index.core.schema import NodeWithScore, TextNode
 
+from ingest.rows import ChunkMeta, ChunkRow, PaperFilter
+
 _UNTITLED = "Untitled: "
-
-
-class ChunkRowLike(Protocol):
-    """What `ingest.store.ChunkRow` offers (see docs/CONTRACTS.md)."""
-
-    @property
-    def chunk_id(self) -> str:
-        """`paper_id#chunk_index`."""
-        ...
-
-    @property
-    def text(self) -> str:
-        """The chunk text, without the title."""
-        ...
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """Chunk metadata (`paper_id`, `title`, `year`, ...)."""
-        ...
-
-    @property
-    def similarity(self) -> float:
-        """1 - cosine distance to the query (0.0 outside a query)."""
-        ...
 
 
 class StoreLike(Protocol):
     """The read side of `ingest.store.ChromaStore` that retrieval uses."""
 
     def query(
-        self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None
-    ) -> Sequence[ChunkRowLike]:
-        """Return the `k` chunks nearest to `embedding` that match `where`."""
+        self, embedding: Sequence[float], k: int, paper_filter: PaperFilter | None = None
+    ) -> Sequence[ChunkRow]:
+        """Return the `k` chunks nearest to `embedding` of papers `paper_filter` keeps."""
         ...
 
     def keyword_search(
-        self,
-        words: Sequence[str],
-        k: int,
-        year_from: int | None = None,
-        year_to: int | None = None,
-    ) -> Sequence[ChunkRowLike]:
+        self, words: Sequence[str], k: int, paper_filter: PaperFilter | None = None
+    ) -> Sequence[ChunkRow]:
         """Return the `k` chunks best matching any of `words` (bm25 score as `similarity`)."""
         ...
 
-    def get_papers(self, paper_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Return paper metadata (including `abstract`) by paper id."""
+    def get_papers(self, paper_ids: Sequence[str]) -> dict[str, ChunkMeta]:
+        """Return each known paper's chunk 0 metadata (which carries `abstract`) by id."""
         ...
 
     def count_chunks(self) -> int:
@@ -70,18 +45,20 @@ class StoreLike(Protocol):
         ...
 
 
-_NODE_KEYS = ("paper_id", "title", "year", "chunk_index")
-
-
-def chunk_node(row: ChunkRowLike) -> TextNode:
+def chunk_node(row: ChunkRow) -> TextNode:
     """Turn a stored chunk into a LlamaIndex node whose embed-mode text is `title + chunk`.
 
-    The keyword index (`ingest.keyword_index`) indexes the same title with the chunk;
-    untitled papers (display title "Untitled: <opening words>") add nothing, since their
-    display title only repeats the abstract's first words.
+    The node's metadata (LlamaIndex's, not the store's) holds `paper_id`, `title`, `year`
+    (when known), `chunk_index` and `index_title`. The keyword index
+    (`ingest.keyword_index`) indexes the same title with the chunk; untitled papers (display
+    title "Untitled: <opening words>") add nothing, since their display title only repeats
+    the abstract's first words.
     """
-    meta = {key: row.metadata[key] for key in _NODE_KEYS if key in row.metadata}
-    title = str(meta.get("title", ""))
+    title = row.meta.title
+    meta: dict[str, object] = {"paper_id": row.meta.paper_id, "title": title}
+    if row.meta.year is not None:
+        meta["year"] = row.meta.year
+    meta["chunk_index"] = row.meta.chunk_index
     meta["index_title"] = "" if title.startswith(_UNTITLED) else title
     return TextNode(
         id_=row.chunk_id,

@@ -19,6 +19,7 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from ingest.rows import ChunkMeta, PaperFilter
 from paperchat.settings import CANDIDATE_K
 from rag.keyword import KeywordCache
 from rag.nodes import StoreLike, chunk_node, fold_to_papers, paper_id_of
@@ -41,18 +42,6 @@ questions. With `RRF_K` = 10 a paper only BM25 finds, at its rank 1, still lands
 four ("What is SOUL?"); at 0.6/0.4 it would fall behind dense's top five."""
 
 
-def year_where(year_from: int | None, year_to: int | None) -> dict[str, Any] | None:
-    """Chroma `where` clause for a year range (papers without a year never match a range)."""
-    clauses: list[dict[str, Any]] = []
-    if year_from is not None:
-        clauses.append({"year": {"$gte": int(year_from)}})
-    if year_to is not None:
-        clauses.append({"year": {"$lte": int(year_to)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
 # -- dense -------------------------------------------------------------------------------------
 
 
@@ -68,18 +57,18 @@ class DenseRetriever(BaseRetriever):
         store: StoreLike,
         embedder: BaseEmbedding,
         candidate_k: int,
-        where: dict[str, Any] | None = None,
+        paper_filter: PaperFilter | None = None,
     ) -> None:
         super().__init__()
         self._store = store
         self._embedder = embedder
         self._candidate_k = candidate_k
-        self._where = where
+        self._filter = paper_filter
         self.similarities: dict[str, float] = {}
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         embedding = self._embedder.get_query_embedding(query_bundle.query_str)
-        rows = self._store.query(embedding, self._candidate_k, self._where)
+        rows = self._store.query(embedding, self._candidate_k, self._filter)
         nodes = [NodeWithScore(node=chunk_node(row), score=float(row.similarity)) for row in rows]
         for node in nodes:
             pid = paper_id_of(node)
@@ -189,15 +178,14 @@ class HybridRetriever:
             return []
         generation = self.store.sync()
         candidates = max(self.candidate_k, k)
-        dense = DenseRetriever(
-            self.store, self.embedder, candidates, year_where(year_from, year_to)
-        )
+        papers = PaperFilter(year_from=year_from, year_to=year_to)
+        dense = DenseRetriever(self.store, self.embedder, candidates, papers)
         retrievers: list[BaseRetriever] = []
         if self.mode in ("hybrid", "dense"):
             retrievers.append(dense)
         if self.mode in ("hybrid", "bm25"):
             index = self._keywords.get(generation)
-            retrievers.append(index.retriever(candidates, year_from, year_to))
+            retrievers.append(index.retriever(candidates, papers))
         if not retrievers:
             return []
         nodes = self._run(retrievers, question, k)
@@ -220,23 +208,30 @@ class HybridRetriever:
 
     def _hits(self, nodes: list[NodeWithScore], similarities: dict[str, float]) -> list[Hit]:
         papers = self.store.get_papers([paper_id_of(n) for n in nodes]) if nodes else {}
-        hits = []
-        for node in nodes:
-            pid = paper_id_of(node)
-            meta = {**node.node.metadata, **papers.get(pid, {})}
-            hits.append(
-                Hit(
-                    paper_id=pid,
-                    title=str(meta.get("title", "")),
-                    score=float(node.score or 0.0),
-                    year=int(meta["year"]) if meta.get("year") is not None else None,
-                    date=meta.get("date"),
-                    url=meta.get("url"),
-                    authors=[a for a in str(meta.get("authors", "")).split("; ") if a],
-                    author_count=meta.get("author_count"),
-                    snippet=node.node.get_content(metadata_mode=MetadataMode.NONE),
-                    abstract=str(meta.get("abstract", "")),
-                    dense_similarity=similarities.get(pid),
-                )
-            )
-        return hits
+        return [
+            _hit(node, papers.get(paper_id_of(node)), similarities.get(paper_id_of(node)))
+            for node in nodes
+        ]
+
+
+def _hit(node: NodeWithScore, paper: ChunkMeta | None, similarity: float | None) -> Hit:
+    """One paper's hit, from its chunk 0's metadata (`paper`) and its best chunk (`node`).
+
+    A paper's chunk 0 is written last, so a search may find chunks of a paper whose chunk 0
+    is not stored (yet): such a hit has the chunk's title and year, and nothing else.
+    """
+    chunk = node.node.metadata
+    year = paper.year if paper is not None and paper.year is not None else chunk.get("year")
+    return Hit(
+        paper_id=paper_id_of(node),
+        title=paper.title if paper is not None else str(chunk.get("title", "")),
+        score=float(node.score or 0.0),
+        year=int(year) if year is not None else None,
+        date=paper.date if paper is not None else None,
+        url=paper.url if paper is not None else None,
+        authors=list(paper.authors) if paper is not None else [],
+        author_count=paper.author_count if paper is not None else None,
+        snippet=node.node.get_content(metadata_mode=MetadataMode.NONE),
+        abstract=(paper.abstract or "") if paper is not None else "",
+        dense_similarity=similarity,
+    )

@@ -16,8 +16,8 @@ from rag.prompts import (
     SOURCES_OPEN,
 )
 from rag.types import Answer
-from tests.answering_fakes import DEFT, PLANTED, SOUL, FakeRetriever, make_hit
-from tests.conftest import QueuedLLM
+from tests.fixtures.answering import DEFT, PLANTED, SOUL, FakeRetriever, make_hit
+from tests.fixtures.models import QueuedLLM
 
 
 class FailingLLM(QueuedLLM):

@@ -9,7 +9,7 @@ import pytest
 from paperchat.settings import Settings
 from rag import Assistant
 from rag.answering.backends import build_backend
-from tests.answering_fakes import PLANTED, SOUL, FakeRetriever
+from tests.fixtures.answering import PLANTED, SOUL, FakeRetriever
 
 pytestmark = pytest.mark.slow
 

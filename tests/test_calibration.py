@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rag.calibration import best_similarities, choose_threshold, separation
-from tests.answering_fakes import SOUL, FakeRetriever, make_hit
+from tests.fixtures.answering import SOUL, FakeRetriever, make_hit
 
 
 def test_threshold_in_the_middle_of_a_clean_gap_separates_both_groups():

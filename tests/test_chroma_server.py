@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,70 +12,9 @@ from ingest.store import ChromaStore
 from paperchat.cli import app
 from paperchat.errors import StoreError
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
+from tests.fixtures.servers import free_port, run_json
 from tests.fixtures.store import SAMPLE_DIR
-
-CHROMA = Path(sys.executable).parent / "chroma"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _heartbeat(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "chroma.log").open("wb")
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    server = subprocess.Popen(
-        [
-            str(CHROMA),
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--path",
-            str(tmp_path / "server-data"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        for _ in range(600):  # up to ~60 s on a loaded machine
-            if _heartbeat(url) or server.poll() is not None:
-                break
-            time.sleep(0.1)
-        if not _heartbeat(url):
-            pytest.fail(f"chroma run did not come up: {(tmp_path / 'chroma.log').read_text()}")
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def _run(*args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(app, [*args, "--json"])
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 @pytest.mark.slow
@@ -94,9 +25,9 @@ def test_ingest_and_retrieve_through_a_chroma_server(
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(settings.data_dir))
     monkeypatch.setattr("ingest.embedding.build_embedder", lambda _settings: FakeEmbedding())
 
-    first = _run("ingest", str(SAMPLE_DIR))
+    first = run_json("ingest", str(SAMPLE_DIR))
     assert (first["added"], first["papers"], first["store"]) == (445, 445, chroma_server)
-    again = _run("ingest", str(SAMPLE_DIR))
+    again = run_json("ingest", str(SAMPLE_DIR))
     assert (again["added"], again["updated"], again["chunks_written"]) == (0, 0, 0)
     assert not settings.chroma_path.exists()  # nothing went to the embedded store
 
@@ -105,17 +36,17 @@ def test_ingest_and_retrieve_through_a_chroma_server(
         "MotionAGFormer: Enhancing 3D Human Pose Estimation with a Transformer-GCNFormer Network"
     )
     best = store.query(query, k=3)[0]
-    assert best.metadata["title"].startswith("MotionAGFormer")
-    assert store.get_papers([best.metadata["paper_id"]])[best.metadata["paper_id"]]["abstract"]
+    assert best.meta.title.startswith("MotionAGFormer")
+    assert store.get_papers([best.meta.paper_id])[best.meta.paper_id].abstract
 
-    stats = _run("stats")
+    stats = run_json("stats")
     assert (stats["papers"], stats["store"]) == (445, chroma_server)
-    removed = _run("remove", best.metadata["paper_id"])
+    removed = run_json("remove", best.meta.paper_id)
     assert removed["papers"] == 444
 
 
 def test_unreachable_chroma_server_is_a_store_error_naming_the_url(settings: Settings) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(StoreError, match=f"Cannot reach the Chroma server at {url}"):
         ChromaStore.from_settings(settings.model_copy(update={"chroma_url": url}), "x")
 
@@ -141,7 +72,7 @@ def test_rebuild_through_a_server_swaps_only_a_store_that_holds_papers(
         ),
         encoding="utf-8",
     )
-    _run("ingest", str(first))
+    run_json("ingest", str(first))
     reader = ChromaStore.from_settings(Settings(), "local:all-MiniLM-L6-v2", create=False)
     before = reader.sync()
 
@@ -156,7 +87,7 @@ def test_rebuild_through_a_server_swaps_only_a_store_that_holds_papers(
 
     second = tmp_path / "second.jsonl"
     second.write_text('{"id": "2402.00001", "title": "Second", "abstract": "Two."}\n')
-    rebuilt = _run("ingest", "--rebuild", str(second))
+    rebuilt = run_json("ingest", "--rebuild", str(second))
     assert (rebuilt["rebuilt"], rebuilt["papers"]) == (True, 1)
     assert reader.sync() != before and reader.count_papers() == 1  # the reader followed
 
@@ -167,6 +98,6 @@ def test_rebuild_through_a_server_swaps_only_a_store_that_holds_papers(
         "papers-29990101T000000000000", metadata={"paperchat:owner": "elsewhere:1"}
     )
     older = client.create_collection("papers-20000101T000000000000")  # an old leftover
-    _run("ingest", str(second))
+    run_json("ingest", str(second))
     names = {c.name for c in client.list_collections()}
     assert elsewhere.name in names and older.name not in names

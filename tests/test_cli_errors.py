@@ -12,7 +12,7 @@ import rag.factory
 from ingest.store import ChromaStore
 from paperchat.cli import app
 from paperchat.cli.errors import EXIT_CODES
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, isolated_settings
 
 runner = CliRunner()

@@ -148,7 +148,7 @@ def test_a_store_never_mixes_int8_and_full_precision_vectors(settings: Settings)
     from ingest.pipeline import ingest_paths
     from ingest.store import ChromaStore
     from paperchat.errors import EmbeddingModelMismatch
-    from tests.conftest import FakeEmbedding
+    from tests.fixtures.models import FakeEmbedding
     from tests.fixtures.store import SAMPLE_DIR
 
     corpus = sorted(SAMPLE_DIR.glob("*.txt"))[0]

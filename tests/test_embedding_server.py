@@ -11,20 +11,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from ingest.chunking import chunk_paper
 from ingest.embedding import build_embedder, embedder_id
 from ingest.parsers import parse_file
 from ingest.records import Paper
 from ingest.store import ChromaStore
-from paperchat.cli import app
 from paperchat.settings import Settings
+from tests.fixtures.servers import free_port, run_json, stop
 from tests.fixtures.store import SAMPLE_DIR
-from tests.test_chroma_server import _free_port, chroma_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -55,23 +52,12 @@ def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         if server.stdin is not None:
             server.stdin.close()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
 
 
-def _ingest(*args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(app, ["ingest", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
 def test_ingest_embeds_through_the_embedding_server_into_the_chroma_server(
-    chroma_server: str,  # noqa: F811 - the fixture imported above
+    chroma_server: str,
     embedding_server: str,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -85,12 +71,12 @@ def test_ingest_embeds_through_the_embedding_server_into_the_chroma_server(
         "PAPERCHAT_EMBED_API_KEY": SERVER_KEY,
         "PAPERCHAT_EMBED_OPENAI_MODEL": "smollm2-embed",
         # an LLM server that is not there and a key the embedding server refuses: neither is used
-        "PAPERCHAT_LLM_BASE_URL": f"http://127.0.0.1:{_free_port()}/v1",
+        "PAPERCHAT_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
         "OPENAI_API_KEY": "sk-for-the-llm-only",
     }.items():
         monkeypatch.setenv(name, value)
 
-    report = _ingest(str(corpus))
+    report = run_json("ingest", str(corpus))
 
     assert (report["added"], report["papers"], report["store"]) == (6, 6, chroma_server)
     assert report["embedder"] == "openai:smollm2-embed"
@@ -103,7 +89,7 @@ def test_ingest_embeds_through_the_embedding_server_into_the_chroma_server(
     assert len(vector) == 576  # SmolLM2-135M's width, not MiniLM's 384
     store = ChromaStore.from_settings(configured, embedder_id(configured), create=False)
     best = store.query(vector, k=1)[0]
-    assert best.metadata["paper_id"] == paper.paper_id
+    assert best.meta.paper_id == paper.paper_id
     assert best.similarity > 0.9999
 
 

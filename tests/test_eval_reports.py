@@ -17,7 +17,7 @@ from eval.report_html import histogram_svg, metric_bars_svg
 from paperchat.cli import app
 from paperchat.errors import InputError
 from paperchat.settings import Settings
-from tests.eval_fakes import (
+from tests.fixtures.eval import (
     Q_ADAPTERS,
     Q_LAVA,
     Q_SOUL,
@@ -107,7 +107,7 @@ def test_compare_reports_each_question_that_got_better_or_worse() -> None:
 
 
 def test_compare_counts_a_newly_refused_answerable_question_as_worse() -> None:
-    from tests.eval_fakes import abstention
+    from tests.fixtures.eval import abstention
 
     answers = baseline_answers()
     answers[Q_SOUL] = abstention(Q_SOUL)

@@ -1,7 +1,7 @@
 """CI smoke test of the grounding harness.
 
 1. A tiny fixture with a scripted assistant, scored by the lexical judge, against numbers worked
-   out by hand (see `tests/eval_fakes.baseline_answers`).
+   out by hand (see `tests.fixtures.eval.baseline_answers`).
 2. The real thing, end to end through `paperchat eval grounding`: the extractive assistant over
    the sample store, lexical judge, reports on disk; and the same run twice gives the same
    numbers.
@@ -21,7 +21,7 @@ from eval.questions import EvalQuestion, default_dataset, load_questions
 from eval.report import load_report
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.eval_fakes import Q_ADAPTERS, Q_LAVA, Q_SOUL, ScriptedAssistant, baseline_answers
+from tests.fixtures.eval import Q_ADAPTERS, Q_LAVA, Q_SOUL, ScriptedAssistant, baseline_answers
 
 
 def test_harness_numbers_match_the_hand_computed_fixture() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from paperchat.text import clean_abstract, count_tokens, split_sentences
 from rag.evidence import header, select_evidence
-from tests.answering_fakes import DEFT, SOUL, make_hit
+from tests.fixtures.answering import DEFT, SOUL, make_hit
 
 
 def _prompt_tokens(evidence) -> int:

@@ -4,7 +4,7 @@ from paperchat.text import MARKER
 from rag.answering.draft import parse_reply
 from rag.evidence import select_evidence
 from rag.extractive import extractive_answer
-from tests.answering_fakes import DEFT, SOUL
+from tests.fixtures.answering import DEFT, SOUL
 
 
 def test_extractive_answer_quotes_the_relevant_sentence_with_its_source_number():

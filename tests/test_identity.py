@@ -21,10 +21,12 @@ from ingest.records import (
     source_paper_id,
     stable_paper_id,
 )
+from ingest.rows import ChunkMeta
 from ingest.store import ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.conftest import REPO, FakeEmbedding
+from tests.conftest import REPO
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, SAMPLE_DIR, ingest_fake
 
 
@@ -33,9 +35,9 @@ def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _papers(settings: Settings) -> dict[str, dict[str, Any]]:
+def _papers(settings: Settings) -> dict[str, ChunkMeta]:
     store = ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID)
-    return {str(r.metadata["paper_id"]): r.metadata for r in store.all_chunks({"chunk_index": 0})}
+    return {r.meta.paper_id: r.meta for r in store.all_chunks() if r.meta.chunk_index == 0}
 
 
 # -- arXiv identifiers -------------------------------------------------------------------------
@@ -150,7 +152,7 @@ def test_two_files_numbering_their_rows_alike_keep_both_papers(
     ingest_fake([first], settings, fake_embedding)
     report = ingest_fake([second], settings, fake_embedding)
     assert (report.added, report.updated, report.papers) == (1, 0, 2)
-    titles = {meta["title"] for meta in _papers(settings).values()}
+    titles = {meta.title for meta in _papers(settings).values()}
     assert titles == {"A", "B"}
 
 
@@ -207,7 +209,7 @@ def test_arxiv_versions_of_one_paper_are_one_paper(
     ingest_fake([v1], settings, fake_embedding)
     report = ingest_fake([v2], settings, fake_embedding)
     assert (report.added, report.updated, report.papers) == (0, 1, 1)
-    assert _papers(settings)["arxiv:2401.00001"]["abstract"] == "New."
+    assert _papers(settings)["arxiv:2401.00001"].abstract == "New."
 
 
 # -- uploads never replace a stored paper -------------------------------------------------------
@@ -244,7 +246,7 @@ def test_an_upload_cannot_replace_a_stored_arxiv_paper(
     [rejected] = report.rejected
     assert rejected.source_line == 1
     assert "arxiv:2401.00001 is already stored with different content" in rejected.reason
-    assert _papers(settings)["arxiv:2401.00001"]["abstract"] == "Real."
+    assert _papers(settings)["arxiv:2401.00001"].abstract == "Real."
     again = _upload(real, settings, fake_embedding)  # the same content is fine
     assert (again.unchanged, again.rejected) == (1, [])
 
@@ -292,7 +294,7 @@ def test_a_javascript_link_is_dropped_with_a_warning_and_the_record_stored(
     assert [(w.source_line, "dropped" in w.message) for w in warnings] == [(1, True), (2, True)]
     report = ingest_fake([path], settings, fake_embedding)
     assert (report.added, report.rejected, len(report.warnings)) == (3, [], 2)
-    urls = {meta["title"]: meta.get("url") for meta in _papers(settings).values()}
+    urls = {meta.title: meta.url for meta in _papers(settings).values()}
     assert urls == {
         "A": None,
         "B": "https://arxiv.org/abs/2401.00001",

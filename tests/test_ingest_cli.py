@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import SAMPLE_DIR
 
 GOOD = (
@@ -42,7 +42,7 @@ def stored_ids() -> set[str]:
     from ingest.store import ChromaStore
 
     store = ChromaStore.from_settings(Settings(), None)
-    return {row.metadata["paper_id"] for row in store.all_chunks()}
+    return {row.meta.paper_id for row in store.all_chunks()}
 
 
 def test_ingest_folder_reports_445_papers_then_nothing_new(cli: Settings) -> None:

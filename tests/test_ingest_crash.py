@@ -183,7 +183,7 @@ def _abstract(i: int, edition: str, sentences: int = 5) -> str:
 def _complete_versions(settings: Settings) -> dict[str, list[str]]:
     """Each stored paper's whole versions, as their chunk-0 texts (what a reader can show)."""
     store = ChromaStore.from_settings(settings, None, create=False)
-    texts = {row.chunk_id: row.metadata.get("abstract") for row in store.all_chunks()}
+    texts = {row.chunk_id: row.meta.abstract for row in store.all_chunks()}
     whole: dict[str, list[str]] = {}
     for pid, paper in store.stored_papers().items():
         for version in paper.versions.values():
@@ -296,7 +296,7 @@ def test_kill_around_a_rebuilds_swap_leaves_the_old_or_the_new_store(
 
     settings = isolated_settings(data)
     reader = ChromaStore.from_settings(settings, None, create=False)
-    titles = {m["title"] for m in reader.all_chunks({"chunk_index": 0}) for m in [m.metadata]}
+    titles = {r.meta.title for r in reader.all_chunks() if r.meta.chunk_index == 0}
     assert titles == {"Old" if live_after_kill == "old" else "New"}
     assert reader.count_papers() == (5 if live_after_kill == "old" else 3)
 

@@ -20,7 +20,8 @@ from ingest.lock import current_holder, lock_path, reader_window, writer_lock
 from paperchat.cli import app
 from paperchat.errors import StoreBusy
 from paperchat.settings import Settings
-from tests.conftest import REPO, FakeEmbedding
+from tests.conftest import REPO
+from tests.fixtures.models import FakeEmbedding
 
 GOOD = '{"id": "2401.00001", "title": "Good", "abstract": "Graph networks for molecules."}\n'
 _HOLD = """

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ from llama_index.core.embeddings import BaseEmbedding
 
 from ingest.chunking import chunk_paper
 from ingest.pipeline import ingest_paths
+from ingest.rows import PaperFilter
 from ingest.store import HNSW_EF, ChromaStore
 from paperchat.errors import EmbeddingModelMismatch, StoreError
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, SAMPLE_DIR, ingest_fake
 
 LONG = " ".join(f"Sentence {i} explains part {i} of the method in plain words." for i in range(40))
@@ -94,7 +96,7 @@ def test_real_store_finds_unlearning_papers_for_a_question_without_that_word(
         "which optimizer works best for making a language model forget data"
     )
     rows = store.query(query, k=5)
-    about_unlearning = ["unlearn" in (r.metadata["title"] + r.text).lower() for r in rows]
+    about_unlearning = ["unlearn" in (r.meta.title + r.text).lower() for r in rows]
     assert len(rows) == 5
     assert rows[0].similarity >= rows[-1].similarity > 0.2
     assert about_unlearning[0] and sum(about_unlearning) >= 3
@@ -118,7 +120,7 @@ def test_changed_abstract_replaces_that_papers_chunks_only(
     texts = {row.chunk_id.split("@")[0]: row.text for row in _store(settings).all_chunks()}
     assert texts["arxiv:2401.00001#0"] == "Now short. Entirely new words."
     paper = _store(settings).get_papers(["arxiv:2401.00001"])["arxiv:2401.00001"]
-    assert paper["abstract"] == "Now short. Entirely new words."
+    assert paper.abstract == "Now short. Entirely new words."
 
 
 def test_same_paper_in_two_files_is_stored_once_and_second_file_alone_is_unchanged(
@@ -154,7 +156,9 @@ def test_chunks_from_two_versions_of_a_paper_are_rewritten(
     ingest_fake([path], settings, fake_embedding)
     store = _store(settings)
     [row] = [r for r in store.all_chunks() if r.chunk_id.startswith("arxiv:2401.00001#1@")]
-    store.upsert([row.chunk_id], [[1.0] * 64], ["stale"], [{**row.metadata, "content_hash": "old"}])
+    store.upsert(
+        [replace(row, text="stale", meta=replace(row.meta, content_hash="old"))], [[1.0] * 64]
+    )
 
     report = ingest_fake([path], settings, fake_embedding)
 
@@ -187,16 +191,19 @@ def test_metadata_is_scalar_and_chunk_zero_carries_the_abstract(
         ],
     )
     ingest_fake([path], settings, fake_embedding)
-    rows = {r.chunk_id.split("@")[0]: r.metadata for r in _store(settings).all_chunks()}
+    rows = {r.chunk_id.split("@")[0]: r.meta for r in _store(settings).all_chunks()}
     first = rows["arxiv:2401.00001#0"]
-    assert first["year"] == 2023 and isinstance(first["year"], int)
-    assert first["authors"] == "Ann Lee; Bo Chen"
-    assert first["source"] == f"{path}:1"
-    assert first["abstract"].startswith("Sentence 0 explains")
-    assert "abstract" not in rows["arxiv:2401.00001#1"]
+    assert first.year == 2023 and first.authors == ("Ann Lee", "Bo Chen")
+    stored = first.to_metadata()  # what Chroma holds: scalars only
+    assert stored["year"] == 2023 and isinstance(stored["year"], int)
+    assert stored["authors"] == "Ann Lee; Bo Chen"
+    assert first.source == f"{path}:1"
+    assert first.abstract is not None and first.abstract.startswith("Sentence 0 explains")
+    assert rows["arxiv:2401.00001#1"].abstract is None
+    assert "abstract" not in rows["arxiv:2401.00001#1"].to_metadata()
     untitled = next(m for cid, m in rows.items() if cid.startswith("p:"))
-    assert untitled["title"].startswith("Untitled: No date, no id.")
-    assert not {"year", "date", "url", "authors"} & set(untitled)
+    assert untitled.title.startswith("Untitled: No date, no id.")
+    assert not {"year", "date", "url", "authors"} & set(untitled.to_metadata())
 
 
 def test_year_filter_and_similarity_in_store_queries(
@@ -225,8 +232,8 @@ def test_year_filter_and_similarity_in_store_queries(
     everything = store.query(query, k=10)
     assert len(everything) == 2
     assert everything[0].similarity == pytest.approx(1.0, abs=1e-5)
-    recent = store.query(query, k=10, where={"year": {"$gte": 2022}})
-    assert [r.metadata["paper_id"] for r in recent] == ["arxiv:2401.00001"]
+    recent = store.query(query, k=10, paper_filter=PaperFilter(year_from=2022))
+    assert [r.meta.paper_id for r in recent] == ["arxiv:2401.00001"]
 
 
 def test_rebuild_empties_the_store_first(

@@ -21,8 +21,8 @@ from ingest.selection import Selection
 from ingest.store import ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
-from tests.conftest import FakeEmbedding
 from tests.fixtures.arxiv_snapshot import EXCERPT_GOOD, excerpt_lines, write_excerpt
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, isolated_settings
 from tests.fixtures.streamed_ingest import SETTINGS
 
@@ -65,7 +65,7 @@ def test_small_read_batches_store_exactly_what_one_batch_stores(
     assert len(_rows(many_store)) > len(GOOD_IDS)  # several chunks a paper
     assert (many.added, many.papers, len(many.rejected)) == (28, 28, 2)
     assert (many.added, many.chunks, many.rejected) == (one.added, one.chunks, one.rejected)
-    assert {r["paper_id"] for r in many_store.get_papers(sorted(GOOD_IDS)).values()} == GOOD_IDS
+    assert {r.paper_id for r in many_store.get_papers(sorted(GOOD_IDS)).values()} == GOOD_IDS
     assert "28/28" in capsys.readouterr().err  # the bar's total is exact once all is read
 
 
@@ -111,7 +111,7 @@ def test_updates_in_a_later_batch_replace_only_that_paper(tmp_path: Path) -> Non
     assert (second.added, second.updated, second.unchanged) == (0, 1, 27)
     assert second.chunks <= first.chunks  # the old version's rows are gone
     [meta] = store.get_papers([f"arxiv:{row['id']}"]).values()
-    assert meta["abstract"] == row["abstract"]
+    assert meta.abstract == row["abstract"]
 
 
 def test_duplicates_are_found_across_batches_and_files(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_duplicates_are_found_across_batches_and_files(tmp_path: Path) -> None:
     report, store = _ingest([source, copies], tmp_path / "data", read_batch=4)
     assert (report.added, report.duplicates, report.papers) == (28, 2, 28)
     [meta] = store.get_papers([f"arxiv:{early['id']}"]).values()
-    assert meta["title"] != "Other"  # first wins
+    assert meta.title != "Other"  # first wins
 
 
 def _expected(categories: tuple[str, ...], since: str | None, until: str | None) -> list[str]:
@@ -172,7 +172,7 @@ def test_filters_store_just_the_matching_records(
     report, store = _ingest(
         [write_excerpt(tmp_path / "s.json")], tmp_path / "data", 4, selection=selection
     )
-    assert {r.metadata["paper_id"] for r in store.all_chunks()} == set(expected)
+    assert {r.meta.paper_id for r in store.all_chunks()} == set(expected)
     assert (report.added, report.filtered) == (len(expected), len(GOOD_IDS) - len(expected))
     assert len(report.rejected) == 2  # bad lines are reported whatever the filters
 
@@ -182,9 +182,7 @@ def test_limit_counts_records_that_pass_the_filters(tmp_path: Path) -> None:
     report, store = _ingest(
         [write_excerpt(tmp_path / "s.json")], tmp_path / "data", 2, selection=selection
     )
-    assert {r.metadata["paper_id"] for r in store.all_chunks()} == set(
-        _expected(("cs",), None, None)[:3]
-    )
+    assert {r.meta.paper_id for r in store.all_chunks()} == set(_expected(("cs",), None, None)[:3])
     assert report.added == 3
 
 
@@ -209,7 +207,7 @@ def test_cli_flags_select_records_and_the_summary_says_how_many_were_left_out(
     assert f"{len(expected)} added" in result.stdout and "0 rejected" in result.stdout
     assert "filtered out" in result.stdout
     store = ChromaStore.from_settings(Settings(), None)
-    assert {r.metadata["paper_id"] for r in store.all_chunks()} == set(expected)
+    assert {r.meta.paper_id for r in store.all_chunks()} == set(expected)
 
 
 def test_cli_summary_without_filters_is_unchanged(cli: Settings, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from eval.judges import Judge, LexicalJudge, LLMJudge, parse_verdict
 from eval.questions import default_dataset
 from paperchat.errors import InputError
 from paperchat.settings import Settings
-from tests.conftest import SAMPLE_DIR, QueuedLLM
+from tests.conftest import SAMPLE_DIR
+from tests.fixtures.models import QueuedLLM
 
 ADAPTERS = (
     "Adapter modules yield a compact and extensible model; they add only a few trainable "

@@ -20,6 +20,7 @@ import pytest
 
 from ingest.faults import KILL_AT_ENV
 from ingest.keyword_index import KeywordIndex, KeywordRow, index_path, match_expression, terms
+from ingest.rows import PaperFilter
 from ingest.store import ChromaStore
 from rag.retrieval import HybridRetriever
 from tests.fixtures.store import FAKE_EMBEDDER_ID, cli_env, ingest_fake, isolated_settings
@@ -46,7 +47,7 @@ def _open(settings: Any) -> ChromaStore:
 
 
 def _found(store: ChromaStore, text: str, k: int = 10) -> list[str]:
-    return [str(r.metadata["paper_id"]) for r in store.keyword_search(terms(text), k)]
+    return [r.meta.paper_id for r in store.keyword_search(terms(text), k)]
 
 
 def _indexed_ids(settings: Any, collection: str) -> set[str]:
@@ -107,7 +108,7 @@ def test_a_new_process_opens_the_index_without_rebuilding(store_settings):
         "store = ChromaStore.from_settings(s, None, create=False)\n"
         "rows = store.keyword_search(terms('graph transformers'), 5)\n"
         "print(json.dumps({'rebuilds': store._keywords.rebuilds,\n"
-        "                  'ids': [r.metadata['paper_id'] for r in rows]}))\n"
+        "                  'ids': [r.meta.paper_id for r in rows]}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
@@ -194,13 +195,15 @@ def test_query_syntax_in_words_never_reaches_fts5(tmp_path):
 def test_year_range_filters_keyword_hits(store_settings):
     store = _open(store_settings)
     words = terms("quokka graph wombats")
-    assert {str(r.metadata["paper_id"]) for r in store.keyword_search(words, 10, 2022)} == {
+    assert {
+        r.meta.paper_id for r in store.keyword_search(words, 10, PaperFilter(year_from=2022))
+    } == {
         "arxiv:2301.00001",
         "arxiv:2401.00003",
     }
-    assert [str(r.metadata["paper_id"]) for r in store.keyword_search(words, 10, None, 2021)] == [
-        "arxiv:2101.00002"
-    ]
+    assert [
+        r.meta.paper_id for r in store.keyword_search(words, 10, PaperFilter(year_to=2021))
+    ] == ["arxiv:2101.00002"]
 
 
 def test_retriever_keyword_mode_reads_the_persisted_index(store_settings, fake_embedding):
@@ -232,7 +235,7 @@ def test_a_kill_between_chroma_and_index_writes_is_repaired_by_one_rebuild(
     store = ChromaStore.from_settings(settings, None, create=False)
     in_chroma = {row.chunk_id for row in store.all_chunks()}
     assert in_chroma and _indexed_ids(settings, "papers") < in_chroma  # the index lags
-    hits = {str(r.metadata["paper_id"]) for r in store.keyword_search(terms("quokka graph"), 5)}
+    hits = {r.meta.paper_id for r in store.keyword_search(terms("quokka graph"), 5)}
     assert hits == {"arxiv:2301.00001", "arxiv:2101.00002"}
     assert store._keywords.rebuilds == 1
     assert _indexed_ids(settings, "papers") == in_chroma

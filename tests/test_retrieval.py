@@ -11,7 +11,7 @@ from ingest.records import source_paper_id
 from ingest.store import ChromaStore
 from rag.factory import open_retriever
 from rag.keyword import keyword_query
-from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever, year_where
+from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 SOUL_ID = "p:d4ad722d7858ad37"
@@ -147,12 +147,6 @@ def test_year_range_matching_no_paper_returns_nothing(retriever):
     assert retriever.retrieve("machine unlearning", k=5, year_from=1990, year_to=1991) == []
 
 
-def test_year_where_builds_chroma_range_clauses_with_int_years():
-    assert year_where(None, None) is None
-    assert year_where(2020, None) == {"year": {"$gte": 2020}}
-    assert year_where(2020, 2022) == {"$and": [{"year": {"$gte": 2020}}, {"year": {"$lte": 2022}}]}
-
-
 def test_k_limits_the_number_of_papers(retriever):
     assert len(retriever.retrieve("language models experiments", k=2)) == 2
     assert retriever.retrieve("language models", k=0) == []
@@ -255,3 +249,19 @@ def test_soul_is_found_by_hybrid_but_not_by_dense_alone(sample_store_settings):
     dense = [h.paper_id for h in retriever.with_mode("dense").retrieve("What is SOUL?", k=5)]
     assert SOUL_ID in hybrid
     assert SOUL_ID not in dense
+
+
+def test_a_paper_whose_chunk_zero_is_missing_shows_its_chunk_title_and_year(retriever):
+    store = retriever.store
+    [first] = [
+        r.chunk_id for r in store.all_chunks() if r.chunk_id.startswith("arxiv:2301.00001#0@")
+    ]
+    store.delete_rows([first])  # what a kill before chunk 0's write leaves (chunk 0 goes last)
+    store.publish()
+    [hit] = retriever.with_mode("bm25").retrieve("quokka", k=5)
+    assert (hit.paper_id, hit.title, hit.year) == (
+        "arxiv:2301.00001",
+        "Quokka sampling for reinforcement learning",
+        2023,
+    )
+    assert (hit.abstract, hit.url, hit.authors) == ("", None, [])

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 import ingest.embedding
 from ingest.store import ChromaStore
 from paperchat.cli import app
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 PAPERS = [

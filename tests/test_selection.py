@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from rag.answering.selection import SelectionPolicy, candidates, select
-from tests.answering_fakes import DEFT, SOUL, make_hit
+from tests.fixtures.answering import DEFT, SOUL, make_hit
 
 ERASE_A = make_hit(
     "p:erase-a",

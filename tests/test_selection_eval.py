@@ -3,7 +3,7 @@ from __future__ import annotations
 from eval.questions import EvalQuestion
 from eval.selection import collect, grid, score
 from rag.answering.selection import SelectionPolicy
-from tests.answering_fakes import FakeRetriever
+from tests.fixtures.answering import FakeRetriever
 from tests.test_selection import ERASE_A, ERASE_B, QUESTION, STYLE
 
 LABELLED = EvalQuestion(question=QUESTION, relevant_ids=["p:erase-a", "p:erase-b"])

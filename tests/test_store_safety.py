@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from typer.testing import CliRunner
 from ingest.lock import writer_lock
 from ingest.pipeline import RebuildRefused, ingest_paths
 from ingest.records import source_paper_id
-from ingest.rows import SCHEMA, chunk_version
+from ingest.rows import SCHEMA, ChunkRow, chunk_version
 from ingest.store import POINTER_SUFFIX, ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
 from rag.retrieval import HybridRetriever
-from tests.conftest import FakeEmbedding
+from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import (
     BAD_KEY,
     FAKE_EMBEDDER_ID,
@@ -96,7 +97,7 @@ def test_rebuild_swaps_in_a_new_collection_and_deletes_the_old(
     assert store.name != old
     assert _collections(settings) == {store.name, settings.collection + POINTER_SUFFIX}
     assert {
-        m["title"] for m in store.get_papers([f"arxiv:2401.0000{i}" for i in range(5)]).values()
+        m.title for m in store.get_papers([f"arxiv:2401.0000{i}" for i in range(5)]).values()
     } == {
         "B 0",
         "B 1",
@@ -207,12 +208,10 @@ def test_a_stale_version_left_by_a_kill_is_deleted_without_embedding(
     ingest_fake([path], settings, fake_embedding)
     store = ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID)
     [row] = store.all_chunks()
-    old_version = chunk_version("oldhash", str(row.metadata["chunking"]))
+    old_version = chunk_version("oldhash", row.meta.chunking)
+    old = replace(row.meta, content_hash="oldhash", version=old_version)
     store.upsert(  # what a kill between the write and the delete leaves: the old version whole
-        [f"arxiv:2401.00001#0@{old_version}"],
-        [[1.0] * 64],
-        ["Old."],
-        [{**row.metadata, "content_hash": "oldhash", "version": old_version}],
+        [ChunkRow(f"arxiv:2401.00001#0@{old_version}", "Old.", old)], [[1.0] * 64]
     )
 
     class Refusing(FakeEmbedding):
@@ -324,9 +323,9 @@ def test_a_scheme_1_store_is_migrated_by_copy_and_reads_as_unchanged(
     papers = store.get_papers(list(store.stored_papers()))
     row_one = source_paper_id(str(source), "1")
     assert set(papers) == {row_one, "arxiv:2401.00001", plain_id}
-    assert papers["arxiv:2401.00001"]["abstract"] == "Version two."
-    assert "url" not in papers[row_one]
-    plain_row = store.all_chunks({"paper_id": plain_id})[0]
+    assert papers["arxiv:2401.00001"].abstract == "Version two."
+    assert papers[row_one].url is None
+    [plain_row] = [r for r in store.all_chunks() if r.meta.paper_id == plain_id]
     copied = store._collection.get(ids=[plain_row.chunk_id], include=["embeddings"])
     assert np.allclose(copied["embeddings"][0], vectors[plain_id])  # the vector, not re-embedded
 

@@ -13,7 +13,7 @@ from eval.verification import (
 )
 from rag.answering.verify import VerifyPolicy
 from rag.types import Answer
-from tests.answering_fakes import DEFT, SOUL
+from tests.fixtures.answering import DEFT, SOUL
 
 SOURCES = [
     LabelledSource(number=1, paper_id=SOUL.paper_id, title=SOUL.title, abstract=SOUL.abstract),

@@ -6,7 +6,7 @@ from rag.answering.render import Numbering, with_markers
 from rag.answering.support import support
 from rag.answering.verify import Verified, Verifier, VerifyPolicy
 from rag.evidence import select_evidence
-from tests.answering_fakes import DEFT, SOUL
+from tests.fixtures.answering import DEFT, SOUL
 
 
 def _verifier(policy: VerifyPolicy | None = None) -> Verifier:

@@ -33,7 +33,8 @@ def probe() -> dict[str, Any]:
         return {"papers": 0, "chunks": 0, "visible": [], "whole": {}, "versions": {}}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in store.all_chunks():
-        meta = row.metadata
+        # Rows carry typed `meta` now; the code before issue 13 gave the stored dict.
+        meta = row.meta.to_metadata() if hasattr(row, "meta") else row.metadata
         groups[(str(meta["paper_id"]), str(meta["content_hash"]))].append(meta)
     whole: dict[str, list[list[str]]] = defaultdict(list)
     versions: dict[str, int] = defaultdict(int)
