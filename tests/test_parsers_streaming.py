@@ -133,3 +133,34 @@ def test_snapshot_whose_first_record_is_longer_than_the_head_is_still_a_snapshot
     path.write_text("\n".join([json.dumps(first), *lines[1:3]]) + "\n", encoding="utf-8")
     papers = [r for r in parse_file(path, max_abstract_chars=1_000_000) if isinstance(r, Paper)]
     assert [p.date for p in papers] == [e.first_date for e in expected[:3]]  # versions[0]
+
+
+def test_csv_without_abstract_column_still_lists_its_bad_lines_and_is_read_to_the_end(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "papers.csv"
+    path.write_bytes(b"id,title,summary_text\n1,One,Fine.\n2,Caf\xe9,Bad.\n3,Three,Fine.\n")
+    counted: list[int] = []
+    assert [str(r) for r in parse_file(path, on_bytes=counted.append)] == [
+        f"{path}:1: CSV header has no 'abstract' column (found: ['id', 'title', 'summary_text'])",
+        f"{path}:3: not valid UTF-8 (byte 0xe9 at column 6); re-save the file as UTF-8",
+    ]
+    assert sum(counted) == path.stat().st_size
+
+
+def test_blank_head_then_a_record_is_not_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "padded.jsonl"
+    path.write_bytes(b"  \n" * 40_000 + json.dumps(_row(7)).encode() + b"\n")  # 120 KB blank
+    [paper] = parse_file(path)
+    assert isinstance(paper, Paper)
+    assert (paper.paper_id, paper.source_line) == ("arxiv:2401.00007", 40_001)
+
+
+def test_whitespace_file_longer_than_the_head_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "blank.jsonl"
+    path.write_bytes(b"  \n" * 40_000)  # 120 KB of blanks
+    counted: list[int] = []
+    assert [str(r) for r in parse_file(path, on_bytes=counted.append)] == [
+        f"{path}:0: file is empty"
+    ]
+    assert sum(counted) == path.stat().st_size
