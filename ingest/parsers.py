@@ -8,10 +8,15 @@ Supported, detected automatically:
 * `alternating`: two header lines, then title and abstract lines alternating; the first
   title is glued to `Subscribe` (layout 3).
 * `arxiv-snapshot`: the arXiv metadata snapshot (JSON lines), recognised by name or by its
-  first object's fields and streamed line by line (`ingest.arxiv`); other files are read
-  whole (they are small).
+  first object's fields (`ingest.arxiv`).
 * `jsonl` and `csv`: arXiv metadata field names (`id`, `title`, `abstract`, `authors`,
   `categories`, `update_date`/`published`, optional `url`/`doi`).
+
+The layout is detected from the file's first bytes (`_HEAD_BYTES`). The arXiv snapshot, JSON
+lines and CSV/TSV are then read a line at a time (`ingest.lines`): memory holds one line (one
+CSV record) and the numbers of lines that were not UTF-8, whatever the file's size. The three
+text layouts of the sample corpus are read whole: they are small hand-made pages, and their
+parsers look ahead over the lines.
 
 Nothing here raises on bad input: every problem becomes a `Rejection` with `file:line`, and
 anything dropped from a record that is still stored (a link that is not http(s)) a
@@ -21,15 +26,17 @@ anything dropped from a record that is still stored (a link that is not http(s))
 from __future__ import annotations
 
 import csv
-import io
 import json
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ingest.arxiv import is_snapshot, parse_snapshot
+from ingest.arxiv import HEAD_LINES, is_snapshot, parse_snapshot
+from ingest.lines import Line, decode_line, not_utf8, read_lines
 from ingest.records import (
     Paper,
     RecordWarning,
@@ -55,9 +62,11 @@ _HEADER_LINES = {
     "byak and the research community",
 }
 _SHOWN_URL_CHARS = 60
-_HEAD_BYTES = 1 << 16  # read to detect a streamed layout
+_HEAD_BYTES = 1 << 16  # read to detect the layout
+_NUL_BYTES = 8192  # a NUL in these says binary
 
 ParseResult = Paper | Rejection | RecordWarning
+_TextParser = Callable[[str, list[str], int], Iterator[ParseResult]]
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,9 @@ def parse_file(
 ) -> Iterator[ParseResult]:
     """Parse one file into papers and rejections; never raises for bad content.
 
+    JSON lines, CSV/TSV and the arXiv snapshot are streamed: results come as the file is read,
+    with rejections in line order. The text layouts are read whole first.
+
     Args:
         path: The file.
         max_abstract_chars: Longer abstracts are rejected.
@@ -95,45 +107,49 @@ def parse_file(
     """
     name = str(path)
     try:
-        with path.open("rb") as handle:
-            head = handle.read(_HEAD_BYTES)
-        if head.strip() and b"\x00" not in head and is_snapshot(name, _head_lines(head)):
-            yield from parse_snapshot(
-                path, max_abstract_chars=max_abstract_chars, on_bytes=on_bytes
+        head, blank, size = _sniff(path)
+        if blank or b"\x00" in head[:_NUL_BYTES]:
+            if on_bytes is not None:
+                on_bytes(size)
+            yield Rejection(
+                name,
+                0,
+                "file is empty"
+                if blank
+                else "binary file (contains NUL bytes); expected text, JSONL or CSV",
             )
             return
-        raw = path.read_bytes()
-    except OSError as err:
+        layout = detect_layout(path, _detection_lines(path, head))
+        yield from _parse_layout(path, layout, max_abstract_chars, on_bytes)
+    except OSError as err:  # reading, not parsing: bad content never raises
         yield Rejection(name, 0, f"cannot read file: {err.strerror or err}")
-        return
-    if on_bytes is not None:
-        on_bytes(len(raw))
-    if not raw.strip():
-        yield Rejection(name, 0, "file is empty")
-        return
-    if b"\x00" in raw[:8192]:
-        yield Rejection(name, 0, "binary file (contains NUL bytes); expected text, JSONL or CSV")
-        return
-    text = _decode(raw)
-    layout = detect_layout(path, text.lines)
-    if layout == "arxiv-snapshot":  # its first object lies past the bytes looked at above
-        yield from parse_snapshot(path, max_abstract_chars=max_abstract_chars)
-        return
-    for line_no, detail in text.bad_lines.items():
-        yield Rejection(name, line_no, f"not valid UTF-8 ({detail}); re-save the file as UTF-8")
-    parser = _PARSERS[layout]
-    for result in parser(name, text.lines, max_abstract_chars):
-        if isinstance(result, Paper) and _touches_bad_line(result, text):
-            continue  # already reported as a Rejection above
-        yield result
 
 
-def _head_lines(head: bytes) -> list[str]:
-    """The whole lines of a file's first bytes, decoded leniently (for detection only)."""
+def _sniff(path: Path) -> tuple[bytes, bool, int]:
+    """The file's first `_HEAD_BYTES`, whether it is all whitespace, and its size in bytes."""
+    with path.open("rb") as handle:
+        head = chunk = handle.read(_HEAD_BYTES)
+        while chunk and not chunk.strip():
+            chunk = handle.read(_HEAD_BYTES)  # a blank head: is the rest blank too?
+        return head, not chunk.strip(), os.fstat(handle.fileno()).st_size
+
+
+def _detection_lines(path: Path, head: bytes) -> list[str]:
+    """The first lines of the file, as many as layout detection looks at, decoded leniently.
+
+    The whole lines of the head, unless the head is cut before `HEAD_LINES` lines (a first
+    record longer than the head): then the first `HEAD_LINES` lines, read whole.
+    """
     lines = head.removeprefix(b"\xef\xbb\xbf").split(b"\n")
-    if len(head) == _HEAD_BYTES:
-        lines.pop()  # cut off part-way
-    return [line.decode("utf-8", errors="replace") for line in lines]
+    if len(head) < _HEAD_BYTES:
+        return [line.decode("utf-8", errors="replace") for line in lines]
+    lines.pop()  # cut off part-way
+    if len(lines) >= HEAD_LINES:
+        return [line.decode("utf-8", errors="replace") for line in lines]
+    with path.open("rb") as handle:
+        return [
+            decode_line(n, raw).text for n, raw in enumerate(islice(handle, HEAD_LINES), start=1)
+        ]
 
 
 def detect_layout(path: Path, lines: list[str]) -> str:
@@ -155,26 +171,44 @@ def detect_layout(path: Path, lines: list[str]) -> str:
     return "listing"
 
 
-def _decode(raw: bytes) -> _Text:
-    """Decode line by line so one bad byte costs one line, not the file."""
-    lines: list[str] = []
-    bad: dict[int, str] = {}
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        chunk = chunk.rstrip(b"\r")
-        try:
-            lines.append(chunk.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            bad[number] = f"byte 0x{chunk[err.start]:02x} at column {err.start + 1}"
-            lines.append(chunk.decode("utf-8", errors="replace"))
-    if lines and lines[-1] == "":
-        lines.pop()
-    return _Text(lines, bad)
+def _parse_layout(
+    path: Path, layout: str, max_chars: int, on_bytes: Callable[[int], None] | None
+) -> Iterator[ParseResult]:
+    name = str(path)
+    if layout == "arxiv-snapshot":
+        return parse_snapshot(path, max_abstract_chars=max_chars, on_bytes=on_bytes)
+    lines = read_lines(path, on_bytes)
+    if layout == "jsonl":
+        return _parse_jsonl(name, lines, max_chars)
+    if layout == "csv":
+        return _parse_csv(name, lines, max_chars)
+    return _parse_text(name, _TEXT_PARSERS[layout], _decode(lines), max_chars)
 
 
-def _touches_bad_line(paper: Paper, text: _Text) -> bool:
-    return any(paper.source_line <= n <= paper.source_line + 3 for n in text.bad_lines) and (
+def _decode(lines: Iterable[Line]) -> _Text:
+    """Hold a whole (small) text file: its lines, and the lines that were not UTF-8."""
+    text = _Text([], {})
+    for line in lines:
+        text.lines.append(line.text)
+        if line.bad is not None:
+            text.bad_lines[line.number] = line.bad
+    return text
+
+
+def _parse_text(
+    name: str, parser: _TextParser, text: _Text, max_chars: int
+) -> Iterator[ParseResult]:
+    for number, detail in text.bad_lines.items():
+        yield not_utf8(name, number, detail)
+    for result in parser(name, text.lines, max_chars):
+        if isinstance(result, Paper) and _touches_bad_line(result, text.bad_lines):
+            continue  # already reported as a Rejection above
+        yield result
+
+
+def _touches_bad_line(paper: Paper, bad_lines: Collection[int]) -> bool:
+    """True when a paper starting at `source_line` spans a non-UTF-8 line and shows it."""
+    return any(n in bad_lines for n in range(paper.source_line, paper.source_line + 4)) and (
         "\ufffd" in paper.abstract or "\ufffd" in paper.title
     )
 
@@ -305,42 +339,74 @@ def _record_from_mapping(
     yield paper
 
 
-def _parse_jsonl(name: str, lines: list[str], max_chars: int) -> Iterator[ParseResult]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+def _parse_jsonl(name: str, lines: Iterable[Line], max_chars: int) -> Iterator[ParseResult]:
+    """One record a line; a line that is not UTF-8 is rejected whole."""
+    for line in lines:
+        if line.bad is not None:
+            yield not_utf8(name, line.number, line.bad)
+            continue
+        if not line.text.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.text)
         except json.JSONDecodeError as err:
-            yield Rejection(name, number, f"malformed JSON: {err.msg} (column {err.colno})")
+            yield Rejection(name, line.number, f"malformed JSON: {err.msg} (column {err.colno})")
             continue
         if not isinstance(row, dict):
-            yield Rejection(name, number, f"expected a JSON object, got {type(row).__name__}")
+            yield Rejection(name, line.number, f"expected a JSON object, got {type(row).__name__}")
             continue
-        yield from _record_from_mapping(name, number, row, max_chars)
+        yield from _record_from_mapping(name, line.number, row, max_chars)
 
 
-def _parse_csv(name: str, lines: list[str], max_chars: int) -> Iterator[ParseResult]:
+def _parse_csv(name: str, lines: Iterable[Line], max_chars: int) -> Iterator[ParseResult]:
+    """A header row, then one record a row; quoted fields may span lines.
+
+    The reader pulls lines as it needs them, so `reader.line_num` is the last line of the row
+    just read. A line that is not UTF-8 is rejected where it comes, and a paper whose title or
+    abstract shows it is dropped; the file goes on.
+    """
+    bad: set[int] = set()
+    rejected: list[Rejection] = []  # bad lines the reader pulled since the last yield
+    source = iter(lines)
+
+    def feed() -> Iterator[str]:
+        for line in source:
+            if line.bad is not None:
+                bad.add(line.number)
+                rejected.append(not_utf8(name, line.number, line.bad))
+            yield line.text + "\n"
+
+    def take_rejected() -> Iterator[Rejection]:
+        yield from rejected
+        rejected.clear()
+
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
-    reader = csv.DictReader(io.StringIO("\n".join(lines) + "\n"), delimiter=delimiter)
+    reader = csv.DictReader(feed(), delimiter=delimiter)
     fields = [f.strip().lower() for f in reader.fieldnames or []]
+    yield from take_rejected()
     if "abstract" not in fields:
         yield Rejection(name, 1, f"CSV header has no 'abstract' column (found: {fields})")
-        return
-    start = 2
-    try:
-        for row in reader:
-            clean = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
-            yield from _record_from_mapping(name, start, clean, max_chars)
-            start = reader.line_num + 1
-    except csv.Error as err:
-        yield Rejection(name, reader.line_num, f"malformed CSV: {err}")
+    else:
+        start = 2
+        try:
+            for row in reader:
+                yield from take_rejected()
+                clean = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+                for result in _record_from_mapping(name, start, clean, max_chars):
+                    if not (isinstance(result, Paper) and _touches_bad_line(result, bad)):
+                        yield result
+                start = reader.line_num + 1
+        except csv.Error as err:
+            yield from take_rejected()
+            yield Rejection(name, reader.line_num, f"malformed CSV: {err}")
+        yield from take_rejected()
+    for line in source:  # after a stop: the rest's bad lines are still reported
+        if line.bad is not None:
+            yield not_utf8(name, line.number, line.bad)
 
 
-_PARSERS = {
+_TEXT_PARSERS: dict[str, _TextParser] = {
     "abstract-lines": _parse_abstract_lines,
     "alternating": _parse_alternating,
     "listing": _parse_listing,
-    "jsonl": _parse_jsonl,
-    "csv": _parse_csv,
 }
