@@ -74,7 +74,7 @@ def _one_run(client: openai.OpenAI, model: str, prompt: str, gen_tokens: int) ->
 
 def bench(backend: str, args: argparse.Namespace, abstracts: list[str]) -> dict[str, Any]:
     """Start `backend`'s server, run the requests, stop it; return the figures."""
-    from rag.llm import build_llm
+    from rag.models.llm import build_llm
 
     settings = Settings(
         llm=backend, llm_base_url=None, llm_threads=args.threads, llm_context=args.context

@@ -7,9 +7,9 @@ Two judges share one small protocol:
   check: `rag.answering.support`, the check paperchat's answer verifier also uses (with its
   own thresholds; reports of verified answers say so). Its blind spots are written down in
   docs/grounding.md.
-* `LLMJudge`: any LlamaIndex LLM (e.g. `rag.llm.build_llm(settings).llm`) asked a strict yes/no
-  question per (claim, evidence) pair. Replies are cached on disk, keyed by model and prompt, so
-  re-running an evaluation costs nothing for pairs already judged.
+* `LLMJudge`: any LlamaIndex LLM (e.g. `rag.models.llm.build_llm(settings).llm`) asked a
+  strict yes/no question per (claim, evidence) pair. Replies are cached on disk, keyed by model
+  and prompt, so re-running an evaluation costs nothing for pairs already judged.
 """
 
 from __future__ import annotations

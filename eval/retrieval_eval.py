@@ -18,7 +18,7 @@ from eval.metrics_retrieval import all_metrics, mean_metrics
 from paperchat.errors import InputError
 
 if TYPE_CHECKING:
-    from rag.retrieval import HybridRetriever, Mode
+    from rag.retrieval.hybrid import HybridRetriever, Mode
 
 DEFAULT_DATASET = Path(__file__).resolve().parent / "datasets" / "dev_retrieval.jsonl"
 EVAL_MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")

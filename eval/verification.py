@@ -34,8 +34,8 @@ from pydantic import BaseModel, Field
 
 from eval.tuning import grid_search
 from rag.answering.draft import DraftSentence, parse_reply
+from rag.answering.evidence import Evidence
 from rag.answering.verify import Verifier, VerifyPolicy
-from rag.evidence import Evidence
 from rag.types import Answer, Hit
 
 

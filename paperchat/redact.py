@@ -2,8 +2,8 @@
 
 paperchat formats errors that name servers (`PAPERCHAT_LLM_BASE_URL`, `PAPERCHAT_CHROMA_URL`)
 and quotes what those servers said; either may carry a password or a key. `redact` is the one
-function every such place calls: LLM fault messages (`rag.llm_faults`), the server names in
-them (`rag.llm`), the page's error display, the HTTP API's error bodies, and, through
+function every such place calls: LLM fault messages (`rag.models.faults`), the server names in
+them (`rag.models.llm`), the page's error display, the HTTP API's error bodies, and, through
 `RedactingFilter`, every log record `paperchat ui` writes. It removes what looks like a
 secret (the password part of a URL, `Bearer ...`, `sk-...` keys, `?api_key=` parameters) and
 every value it is told is secret (`secret_values(settings)`).

@@ -11,10 +11,10 @@
             print(piece, end="")
         print(response.answer.citations)
 
-Per question: rewrite a follow-up into a standalone question (`rag.condense`), retrieve papers,
-then the answer pipeline (`rag.answering.pipeline`): abstain early, select the sources that
-bear on the question, let the backend write, verify every sentence against the abstract it
-cites, render. Every backend (`rag.answering.backends`) goes through the same steps.
+Per question: rewrite a follow-up into a standalone question (`rag.answering.condense`), retrieve
+papers, then the answer pipeline (`rag.answering.pipeline`): abstain early, select the sources that
+bear on the question, let the backend write, verify every sentence against the abstract it cites,
+render. Every backend (`rag.answering.backends`) goes through the same steps.
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from paperchat.settings import Settings
-from rag import condense
+from rag.answering import condense
 from rag.answering.backends import Backend
+from rag.answering.condense import HistoryTurn
 from rag.answering.pipeline import AnswerPolicy, answer_events
 from rag.answering.response import AnswerStream
 from rag.answering.turn import Turn
-from rag.condense import HistoryTurn
 from rag.types import Answer, Hit
 
 
 class Retriever(Protocol):
-    """What the assistant needs from retrieval (`rag.retrieval.HybridRetriever` has it)."""
+    """What the assistant needs from retrieval (`rag.retrieval.hybrid.HybridRetriever` has it)."""
 
     def retrieve(
         self,

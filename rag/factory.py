@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ingest.store import ChromaStore
     from paperchat.settings import Settings
     from rag.assistant import Assistant
-    from rag.retrieval import HybridRetriever, Mode
+    from rag.retrieval.hybrid import HybridRetriever, Mode
 
 EMPTY_STORE_HINT = "run paperchat ingest data/sample first (or paperchat ingest YOUR_FILES)"
 """What to do about a store with no paper; every query command says it the same way."""
@@ -75,7 +75,7 @@ def build_retriever(
         embedder: The question embedder; default `ingest.embedding.build_embedder(settings)`.
     """
     from ingest.embedding import build_embedder
-    from rag.retrieval import HybridRetriever
+    from rag.retrieval.hybrid import HybridRetriever
 
     if embedder is None:
         embedder = build_embedder(settings)

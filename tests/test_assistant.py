@@ -8,7 +8,7 @@ from paperchat.errors import LLMUnavailable
 from paperchat.settings import Settings
 from rag import Assistant
 from rag.answering.backends import ExtractiveBackend, LLMBackend
-from rag.prompts import (
+from rag.answering.prompts import (
     DEMO_ANSWER,
     DEMO_QUESTION,
     REFUSAL_TOKEN,

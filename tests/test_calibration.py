@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.calibration import best_similarities, choose_threshold, separation
+from eval.abstention import best_similarities, choose_threshold, separation
 from tests.fixtures.answering import SOUL, FakeRetriever, make_hit
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.condense import (
+from rag.answering.condense import (
     accept_rewrite,
     clean_rewrite,
     condense_prompt,

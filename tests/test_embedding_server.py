@@ -31,7 +31,7 @@ SERVER_KEY = "emb-key-42"
 
 @pytest.fixture(scope="module")
 def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from rag.model_files import tiny_model_path
+    from rag.models.files import tiny_model_path
 
     log = (tmp_path_factory.mktemp("emb") / "server.log").open("wb")
     env = {"PATH": os.environ.get("PATH", ""), "OMP_WAIT_POLICY": "PASSIVE"}

@@ -145,7 +145,7 @@ def test_same_extractive_lexical_run_twice_gives_identical_numbers(
 
 
 def test_shipped_dev_set_has_answerable_and_unanswerable_questions_with_known_ids() -> None:
-    from eval.calibration import corpus_abstracts
+    from eval.judge_calibration import corpus_abstracts
     from tests.conftest import SAMPLE_DIR
 
     questions = load_questions(default_dataset("dev_grounding.jsonl"))

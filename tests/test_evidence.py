@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from paperchat.text import clean_abstract, count_tokens, split_sentences
-from rag.evidence import header, select_evidence
+from rag.answering.evidence import header, select_evidence
 from tests.fixtures.answering import DEFT, SOUL, make_hit
 
 

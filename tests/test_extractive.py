@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from paperchat.text import MARKER
 from rag.answering.draft import parse_reply
-from rag.evidence import select_evidence
-from rag.extractive import extractive_answer
+from rag.answering.evidence import select_evidence
+from rag.answering.extractive import extractive_answer
 from tests.fixtures.answering import DEFT, SOUL
 
 

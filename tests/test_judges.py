@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from eval.calibration import LabelledPair, calibrate, corpus_abstracts, load_pairs, wilson_interval
+from eval.judge_calibration import (
+    LabelledPair,
+    calibrate,
+    corpus_abstracts,
+    load_pairs,
+    wilson_interval,
+)
 from eval.judges import Judge, LexicalJudge, LLMJudge, parse_verdict
 from eval.questions import default_dataset
 from paperchat.errors import InputError

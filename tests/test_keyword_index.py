@@ -22,7 +22,7 @@ from ingest.faults import KILL_AT_ENV
 from ingest.keyword_index import KeywordIndex, KeywordRow, index_path, match_expression, terms
 from ingest.rows import PaperFilter
 from ingest.store import ChromaStore
-from rag.retrieval import HybridRetriever
+from rag.retrieval.hybrid import HybridRetriever
 from tests.fixtures.store import FAKE_EMBEDDER_ID, cli_env, ingest_fake, isolated_settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,15 +17,21 @@ from pydantic import SecretStr
 
 from paperchat.errors import ConfigError, ModelUnavailable
 from paperchat.settings import Settings
-from rag.llm import OPENAI_BASE_URL, GuardedOpenAILike, build_llm, count_message_tokens, usage_of
-from rag.llm_server import LocalLLMServer
-from rag.model_files import (
+from rag.models.files import (
     QWEN_CODER_1_5B,
     SplitModel,
     ensure_local_model,
     installed_part,
     tiny_model_path,
 )
+from rag.models.llm import (
+    OPENAI_BASE_URL,
+    GuardedOpenAILike,
+    build_llm,
+    count_message_tokens,
+    usage_of,
+)
+from rag.models.server import LocalLLMServer
 
 REPO = Path(__file__).resolve().parent.parent
 

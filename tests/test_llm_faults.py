@@ -22,8 +22,8 @@ from llama_index.core.llms import ChatMessage
 
 from paperchat.errors import ContextOverflow, LLMUnavailable, PaperchatError
 from paperchat.settings import Settings
-from rag.llm import GuardedOpenAILike, build_llm
-from rag.llm_faults import RetryPolicy
+from rag.models.faults import RetryPolicy
+from rag.models.llm import GuardedOpenAILike, build_llm
 
 MESSAGES = [ChatMessage(role="user", content="What is SOUL?")]
 

@@ -14,8 +14,8 @@ from llama_index.core.llms import ChatMessage
 
 from paperchat.errors import ContextOverflow, LLMUnavailable
 from paperchat.settings import Settings
-from rag.llm import LLMHandle, build_llm, usage_of
-from rag.llm_server import LocalLLMServer
+from rag.models.llm import LLMHandle, build_llm, usage_of
+from rag.models.server import LocalLLMServer
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +110,7 @@ def test_a_file_that_is_not_a_gguf_fails_with_the_server_log(tmp_path: Path) -> 
 
 
 def test_a_server_not_ready_in_time_is_stopped_and_reported(tmp_path: Path) -> None:
-    from rag.model_files import tiny_model_path
+    from rag.models.files import tiny_model_path
 
     server = LocalLLMServer(tiny_model_path(), alias="tiny", startup_timeout_s=0.01)
 

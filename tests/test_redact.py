@@ -17,8 +17,8 @@ from paperchat.redact import (
     secret_values,
 )
 from paperchat.settings import Settings
-from rag.llm_faults import translate_error
-from rag.llm_server import worker_env
+from rag.models.faults import translate_error
+from rag.models.server import worker_env
 
 
 def test_url_password_is_masked_but_user_and_host_stay() -> None:

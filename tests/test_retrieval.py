@@ -10,8 +10,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from ingest.records import source_paper_id
 from ingest.store import ChromaStore
 from rag.factory import open_retriever
-from rag.keyword import keyword_query
-from rag.retrieval import RRF_K, HybridRetriever, PaperFusionRetriever
+from rag.retrieval.hybrid import RRF_K, HybridRetriever, PaperFusionRetriever
+from rag.retrieval.keyword import keyword_query
 from tests.fixtures.store import FAKE_EMBEDDER_ID, ingest_fake, isolated_settings
 
 SOUL_ID = "p:d4ad722d7858ad37"

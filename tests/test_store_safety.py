@@ -24,7 +24,7 @@ from ingest.rows import SCHEMA, ChunkRow, chunk_version
 from ingest.store import POINTER_SUFFIX, ChromaStore
 from paperchat.cli import app
 from paperchat.settings import Settings
-from rag.retrieval import HybridRetriever
+from rag.retrieval.hybrid import HybridRetriever
 from tests.fixtures.models import FakeEmbedding
 from tests.fixtures.store import (
     BAD_KEY,

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from paperchat.text import third_person
 from rag.answering.draft import DraftSentence
+from rag.answering.evidence import select_evidence
 from rag.answering.render import Numbering, with_markers
 from rag.answering.support import support
 from rag.answering.verify import Verified, Verifier, VerifyPolicy
-from rag.evidence import select_evidence
 from tests.fixtures.answering import DEFT, SOUL
 
 

@@ -16,7 +16,7 @@ from ui.services import CorpusStats, IngestSummary, ProgressFn, Services
 if TYPE_CHECKING:
     from ingest.store import ChromaStore
     from rag.assistant import Assistant
-    from rag.retrieval import HybridRetriever
+    from rag.retrieval.hybrid import HybridRetriever
 
 
 class SharedStore:

@@ -13,7 +13,7 @@ from paperchat.limits import check_question
 
 if TYPE_CHECKING:
     from paperchat.settings import Settings
-    from rag.retrieval import HybridRetriever, Mode
+    from rag.retrieval.hybrid import HybridRetriever, Mode
     from rag.types import Hit
 
 _MODE_HELP = (
@@ -50,7 +50,7 @@ def retrieve(
     `paperchat --help`).
     """
     from rag.factory import open_retriever
-    from rag.retrieval import MODES
+    from rag.retrieval.hybrid import MODES
 
     if mode not in MODES:
         raise typer.BadParameter("choose hybrid, dense or bm25", param_hint="--mode")

@@ -21,10 +21,10 @@ from llama_index.core.llms import LLM, ChatMessage, ChatResponse, MessageRole
 
 from paperchat.errors import LLMUnavailable, PaperchatError
 from paperchat.text import count_tokens
-from rag import prompts
+from rag.answering import prompts
+from rag.answering.evidence import Evidence, header
+from rag.answering.extractive import extractive_answer
 from rag.answering.turn import Turn
-from rag.evidence import Evidence, header
-from rag.extractive import extractive_answer
 
 if TYPE_CHECKING:
     from paperchat.settings import Settings
@@ -90,7 +90,7 @@ def llm_failure(backend: str, err: BaseException, fallback: str | None) -> LLMUn
 
 
 class LLMBackend:
-    """A LlamaIndex chat LLM (in paperchat: `rag.llm.build_llm`'s OpenAI-compatible client).
+    """A LlamaIndex chat LLM (in paperchat: `rag.models.llm.build_llm`'s OpenAI-compatible client).
 
     Args:
         llm: The model to stream replies from.
@@ -108,7 +108,7 @@ class LLMBackend:
 
     def write(self, question: str, sources: Sequence[Evidence], turn: Turn) -> Iterator[str]:
         """Stream the model's reply (see `Backend.write`)."""
-        from rag.llm import usage_of
+        from rag.models.llm import usage_of
 
         messages = build_messages(question, sources)
         raw, last = "", cast(ChatResponse | None, None)
@@ -194,7 +194,7 @@ class BackendInfo:
 
 def _llm_backend(name: str) -> Callable[[Settings], Backend]:
     def build(settings: Settings) -> Backend:
-        from rag.llm import build_llm
+        from rag.models.llm import build_llm
 
         handle = build_llm(settings.model_copy(update={"llm": name}))
         if handle.llm is None:  # pragma: no cover - only extractive has no LLM

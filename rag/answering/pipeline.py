@@ -5,7 +5,7 @@ Steps, each a function or small object of this package, for every backend alike:
 1. **abstain early** (`abstain_reason`): nothing retrieved, or nothing close enough
    (docs/abstention.md);
 2. **select sources** (`rag.answering.selection`): only the retrieved papers that bear on the
-   question, then their best sentences under the token budget (`rag.evidence`);
+   question, then their best sentences under the token budget (`rag.answering.evidence`);
 3. **write** (`Backend.write`): the model's (or the extractive) draft, streamed;
 4. **parse** (`rag.answering.draft.ReplyParser`): the draft becomes sentences with the source
    numbers they cite, each as soon as it is complete;
@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 
 from paperchat.settings import Settings
 from paperchat.text import clean_abstract, content_terms
-from rag import prompts
+from rag.answering import prompts
 from rag.answering.backends import Backend, ExtractiveBackend
 from rag.answering.draft import DraftSentence, ReplyParser, parse_reply
+from rag.answering.evidence import Evidence, select_evidence
 from rag.answering.render import Numbering
 from rag.answering.selection import SelectionPolicy, select
 from rag.answering.turn import Turn
 from rag.answering.verify import Verified, Verifier, VerifyPolicy
-from rag.evidence import Evidence, select_evidence
 from rag.types import Answer, Edit, Hit
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rag.answering.evidence import Evidence
 from rag.answering.verify import Verified
-from rag.evidence import Evidence
 from rag.types import Citation
 
 _CLOSING = ".!?"

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from paperchat.text import third_person
 from rag.answering.draft import DraftSentence
+from rag.answering.evidence import Evidence
 from rag.answering.support import Support, support, words
-from rag.evidence import Evidence
 from rag.types import Edit
 
 MIN_SHARED_TO_REPLACE = 2

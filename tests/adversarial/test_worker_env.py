@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.llm_server import LocalLLMServer
-from rag.model_files import tiny_model_path
+from rag.models.files import tiny_model_path
+from rag.models.server import LocalLLMServer
 
 pytestmark = pytest.mark.slow
 

@@ -55,7 +55,7 @@ def make_judge(
     if shared is not None and shared[0] == backend and shared[2] is not None:
         _, model_id, llm = shared
         return LLMJudge(llm, model_id=model_id, cache_dir=cache_dir), None
-    from rag.llm import build_llm
+    from rag.models.llm import build_llm
 
     handle = build_llm(load_settings(backend))
     return LLMJudge(handle.llm, model_id=handle.name, cache_dir=cache_dir), handle
@@ -223,7 +223,7 @@ def judge_calibration(
 
     Also the accuracy per kind of claim (number changed, negation, ...).
     """
-    from eval.calibration import calibrate, corpus_abstracts, load_pairs, render_calibration
+    from eval.judge_calibration import calibrate, corpus_abstracts, load_pairs, render_calibration
     from eval.questions import default_dataset
 
     kinds = list(JUDGES) if judge == "all" else [judge]

@@ -1,6 +1,6 @@
 """Calibrate `abstain_threshold`: best dense similarity of answerable vs out-of-corpus questions.
 
-    python -m rag.calibration eval/datasets/dev_retrieval.jsonl eval/datasets/dev_unanswerable.jsonl
+    python -m eval.abstention eval/datasets/dev_retrieval.jsonl eval/datasets/dev_unanswerable.jsonl
 
 runs retrieval for every question of the given datasets against the configured store, prints
 the best dense similarity per question (and whether one paper holds all its terms, which answers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rag.evidence import Evidence, Sentence
+from rag.answering.evidence import Evidence, Sentence
 
 MAX_SENTENCES = 3
 """Sentences in an extractive answer."""

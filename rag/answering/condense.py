@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from paperchat.text import content_terms, key_words
-from rag.prompts import CONDENSE_TEMPLATE
+from rag.answering.prompts import CONDENSE_TEMPLATE
 
 HistoryTurn = tuple[str, str] | Mapping[str, Any]
 """One turn of chat history: a (question, answer) pair or a role/content message."""

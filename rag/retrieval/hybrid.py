@@ -21,8 +21,8 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from ingest.rows import ChunkMeta, PaperFilter
 from paperchat.settings import CANDIDATE_K
-from rag.keyword import KeywordCache
-from rag.nodes import StoreLike, chunk_node, fold_to_papers, paper_id_of
+from rag.retrieval.keyword import KeywordCache
+from rag.retrieval.nodes import StoreLike, chunk_node, fold_to_papers, paper_id_of
 from rag.types import Hit
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Start, health-check and stop a local OpenAI-compatible LLM server (xllamacpp) on 127.0.0.1.
 
-The server runs in a child process (`rag/xllamacpp_worker.py`): the model loads without blocking
+The server runs in a child process (`rag/models/worker.py`): the model loads without blocking
 the caller past `startup_timeout_s`, llama.cpp's logs go to a file rather than the terminal, a
 crash in native code cannot take paperchat down, and stopping it always frees the model's memory.
 paperchat then talks to it over HTTP with the real `openai` client, exactly as it talks to OpenAI.

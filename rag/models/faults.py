@@ -9,8 +9,8 @@ message a person can act on, and retries the transient ones with exponential bac
 - not retried: every other 4xx (a bad request stays bad), context overflow, and a refused
   connection (nothing listens there; waiting would only delay the message).
 
-`rag.llm.GuardedOpenAILike` applies `call_with_faults` / `stream_with_faults` to every sync call,
-so code holding `build_llm(settings).llm` gets this behaviour without calling these helpers.
+`rag.models.llm.GuardedOpenAILike` applies `call_with_faults` / `stream_with_faults` to every sync
+call, so code holding `build_llm(settings).llm` gets this behaviour without calling these helpers.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from ingest.keyword_index import terms
 from ingest.rows import PaperFilter
-from rag.nodes import StoreLike, chunk_node, fold_to_papers
+from rag.retrieval.nodes import StoreLike, chunk_node, fold_to_papers
 
 
 def keyword_query(question: str) -> str:

