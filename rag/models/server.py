@@ -30,7 +30,7 @@ from typing import IO
 
 from paperchat.errors import LLMUnavailable
 
-_WORKER = Path(__file__).with_name("xllamacpp_worker.py")
+_WORKER = Path(__file__).with_name("worker.py")
 _STOP_GRACE_S = 10.0
 
 

@@ -1,6 +1,6 @@
 """Child process that serves one GGUF with xllamacpp's OpenAI-compatible HTTP server.
 
-`rag.models.server.LocalLLMServer` runs this file by path (`python xllamacpp_worker.py ...`), so it
+`rag.models.server.LocalLLMServer` runs this file by path (`python worker.py ...`), so it
 imports only the standard library and `xllamacpp`: no paperchat package, no LlamaIndex, and
 therefore a fast start. llama.cpp's log lines go to the child's stderr, which the parent sends to
 a log file instead of the user's terminal.
