@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 P = TypeVar("P")
@@ -35,3 +36,26 @@ def grid_search(
         results.append((policy, score(policy)))
     results.sort(key=lambda item: rank(item[1]))
     return results
+
+
+SHOWN = 10
+"""How many of the best grid policies a report lists."""
+
+
+def tuning_json(
+    policy: Any, scores: Mapping[str, Any], searched: Sequence[tuple[Any, Any]]
+) -> dict[str, Any]:
+    """The `--json` body shared by the policy reports: configured policy, scores, grid results.
+
+    Policies and scores are dataclasses; each becomes a plain dict.
+    """
+    return {
+        "policy": asdict(policy),
+        "scores": {name: asdict(s) for name, s in scores.items()},
+        "grid": [{"policy": asdict(p), "score": asdict(s)} for p, s in searched],
+    }
+
+
+def heldout_warning(split: str) -> str | None:
+    """The note a grid searched on anything but the tune split must carry."""
+    return None if split == "tune" else "Note: a grid searched on heldout is no longer held out."

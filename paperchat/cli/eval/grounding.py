@@ -74,8 +74,11 @@ def _out_dir(out: Path | None, settings: Settings) -> Path:
     return path
 
 
-def _emit(report: Any, paths: dict[str, Path], as_json: bool) -> None:
-    """Print a finished run: its metrics as JSON, or as a table with the report paths."""
+def _emit(report: Any, out_dir: Path, as_json: bool) -> None:
+    """Write a finished run's reports to `out_dir`; print its metrics as JSON or as a table."""
+    from eval.report import write_reports
+
+    paths = write_reports(report, out_dir)
     if as_json:
         body = {"out_dir": str(paths["json"].parent), "metrics": report.metrics.model_dump()}
         typer.echo(json.dumps(body, indent=2))
@@ -161,7 +164,6 @@ def grounding(
         versions,
     )
     from eval.questions import default_dataset, file_sha256, load_questions
-    from eval.report import write_reports
     from rag.factory import build_assistant
 
     check_split(split)
@@ -193,12 +195,10 @@ def grounding(
             versions=versions(),
             command=shlex.join(["paperchat", *sys.argv[1:]]),
         )
-        report = build_report(results, meta)
-        paths = write_reports(report, _out_dir(out, settings))
     finally:
         if handle is not None:
             handle.close()
-    _emit(report, paths, as_json)
+    _emit(build_report(results, meta), _out_dir(out, settings), as_json)
 
 
 def judge_calibration(
@@ -279,7 +279,7 @@ def rescore(
       paperchat eval rescore .paperchat/eval/20260101-120000 --judge lexical
     """
     from eval.harness import build_report, rescore_results
-    from eval.report import load_report, write_reports
+    from eval.report import load_report
 
     handle = None
     try:
@@ -294,12 +294,10 @@ def rescore(
                 "command": shlex.join(["paperchat", *sys.argv[1:]]),
             }
         )
-        report = build_report(results, meta)
-        paths = write_reports(report, _out_dir(out, settings))
     finally:
         if handle is not None:
             handle.close()
-    _emit(report, paths, as_json)
+    _emit(build_report(results, meta), _out_dir(out, settings), as_json)
 
 
 def register(eval_app: typer.Typer) -> None:

@@ -11,8 +11,6 @@ import typer
 
 from paperchat.cli.options import JsonFlag, check_split, load_settings
 
-_TOP = 10
-
 
 def register(eval_app: typer.Typer) -> None:
     """Add `selection` to the `eval` group."""
@@ -49,6 +47,7 @@ def selection(
     """
     from eval.questions import default_dataset, load_questions
     from eval.selection import collect, grid, score
+    from eval.tuning import SHOWN, heldout_warning, tuning_json
     from rag.answering.pipeline import AnswerPolicy
     from rag.answering.selection import SelectionPolicy
     from rag.factory import open_retriever
@@ -65,14 +64,12 @@ def selection(
         f"all {k} retrieved": score(rows, SelectionPolicy(k, 0.0, 0.0, 0.0)),
         "best one only": score(rows, SelectionPolicy(1, 1.01, 1.01, 1.01)),
     }
-    searched = grid(rows)[:_TOP] if search else []
+    searched = grid(rows)[:SHOWN] if search else []
     if as_json:
         body = {
             "dataset": str(path),
             "split": split,
-            "policy": asdict(shipped),
-            "scores": {name: asdict(s) for name, s in rows_out.items()},
-            "grid": [{"policy": asdict(p), "score": asdict(s)} for p, s in searched],
+            **tuning_json(shipped, rows_out, searched),
         }
         typer.echo(json.dumps(body, indent=2))
         return
@@ -86,8 +83,8 @@ def selection(
             f"{s.sources:>9.2f}"
         )
     if searched:
-        if split != "tune":
-            typer.echo("Note: a grid searched on heldout is no longer held out.")
+        if note := heldout_warning(split):
+            typer.echo(note)
         typer.echo(f"\nbest {len(searched)} of the grid (mean F1):")
         for policy, s in searched:
             typer.echo(f"  {asdict(policy)} -> F1 {s.f1:.3f} hit {s.hit:.3f} sources {s.sources}")

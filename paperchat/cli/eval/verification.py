@@ -11,8 +11,6 @@ import typer
 
 from paperchat.cli.options import JsonFlag, check_split, load_settings
 
-_TOP = 10
-
 
 def register(eval_app: typer.Typer) -> None:
     """Add `verification` to the `eval` group."""
@@ -54,6 +52,7 @@ def verification(
     """
     from eval.questions import default_dataset
     from eval.report import load_report
+    from eval.tuning import SHOWN, heldout_warning, tuning_json
     from eval.verification import export_drafts, grid, read_labels, score, write_rows
     from paperchat.errors import InputError
     from rag.answering.pipeline import AnswerPolicy
@@ -78,14 +77,12 @@ def verification(
         "configured": score(rows, configured),
         "off": score(rows, VerifyPolicy(enabled=False)),
     }
-    searched = grid(rows)[:_TOP] if search else []
+    searched = grid(rows)[:SHOWN] if search else []
     if as_json:
         body = {
             "labels": str(path),
             "split": split,
-            "policy": asdict(configured),
-            "scores": {name: asdict(s) for name, s in scores.items()},
-            "grid": [{"policy": asdict(p), "score": asdict(s)} for p, s in searched],
+            **tuning_json(configured, scores, searched),
         }
         typer.echo(json.dumps(body, indent=2))
         return
@@ -97,8 +94,8 @@ def verification(
             f"  {name:<12}{s.shown_unsupported:>19.3f}{s.kept_supported:>16.3f}{s.accuracy:>10.3f}"
         )
     if searched:
-        if split != "tune":
-            typer.echo("Note: a grid searched on heldout is no longer held out.")
+        if note := heldout_warning(split):
+            typer.echo(note)
         typer.echo(f"\nbest {len(searched)} of the grid (accuracy):")
         for policy, s in searched:
             typer.echo(f"  {asdict(policy)} -> {asdict(s)}")
