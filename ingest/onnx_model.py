@@ -11,7 +11,7 @@ The export is offline, in three steps, each written once under `Settings.model_d
    `Attention`, a `BiasGelu` and two `SkipLayerNormalization` per layer. Same arithmetic, fewer
    and faster kernels; vectors equal torch's to cosine > 0.9999;
 3. for `onnx-int8` only, `onnxruntime.quantization.quantize_dynamic` on the fused graph
-   (`QUANTIZATION`: signed 8-bit weights per output channel for each MatMul and Attention;
+   (`QUANTIZATION`: 8-bit weights per output channel for each MatMul and Attention;
    the embedding tables stay fp32, activations are quantized per call).
 
 Files are named by `export_key`: a hash of the weights, torch's and onnxruntime's versions, the
@@ -58,7 +58,7 @@ QUANTIZATION: dict[str, Any] = {
     "op_types_to_quantize": ["MatMul", "Attention"],
     "per_channel": True,
     "reduce_range": False,
-    "weight_type": "QInt8",
+    "weight_type": "QUInt8",  # unsigned: u8u8 kernels, no u8s8 saturation on AVX2
 }
 """`quantize_dynamic` arguments of `onnx-int8` (a `QuantType` by name), hashed into `export_key`."""
 STEPS = "trace with eager attention; onnxruntime bert fusion (opt_level 0)"
