@@ -276,6 +276,9 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads  # 0: one per physical core
+        # idle pool threads sleep instead of spinning: on a machine shared with other jobs a
+        # spinning thread takes a core from them, and a descheduled one stalls every operator
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
         self._session = onnxruntime.InferenceSession(
             self.model_file, options, providers=["CPUExecutionProvider"]
