@@ -10,7 +10,8 @@ Prints, for each runtime and a fresh store:
 * speed-up = this runtime's ingest papers/s / torch's (when torch is measured);
 * re-ingest of the unchanged corpus, as a fraction of the first ingest's time;
 * with --rounds N: raw embedding again N times, the runtimes taking turns, best time kept
-  (on a shared machine, turns spread the load drift over all runtimes alike).
+  (on a shared machine, turns spread the load drift over all runtimes alike), and each
+  runtime's vectors compared with torch's (cosine per chunk, mean and min).
 
 Model load (and, the first time, the ONNX export into PAPERCHAT_MODEL_DIR) is not counted.
 """
@@ -154,17 +155,30 @@ def _interleaved(paths: list[Path], results: list[dict[str, Any]], device: str, 
             )
         ]
         best = {name: float("inf") for name in embedders}
+        vectors: dict[str, Any] = {}
         for _ in range(n):
             for name, embedder in embedders.items():
                 t0 = time.perf_counter()
-                embedder.get_text_embedding_batch(texts)
+                vectors[name] = embedder.get_text_embedding_batch(texts)
                 best[name] = min(best[name], time.perf_counter() - t0)
     for r in results:
         r["best_raw_papers_per_s"] = round(len(papers) / best[r["runtime"]], 2)
         r["best_raw_rounds"] = n
+        if "torch" in vectors:
+            cosines = _cosines(vectors[r["runtime"]], vectors["torch"])
+            r["cosine_to_torch_mean"] = round(float(cosines.mean()), 5)
+            r["cosine_to_torch_min"] = round(float(cosines.min()), 5)
     base = best.get("torch")
     for r in results:
         r["best_raw_speedup_vs_torch"] = round(base / best[r["runtime"]], 2) if base else None
+
+
+def _cosines(a: list[list[float]], b: list[list[float]]) -> Any:
+    """Cosine of each row of `a` to the same row of `b`."""
+    import numpy as np
+
+    x, y = np.asarray(a), np.asarray(b)
+    return (x * y).sum(axis=1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
 
 
 def _print(results: list[dict[str, Any]]) -> None:
@@ -186,6 +200,11 @@ def _print(results: list[dict[str, Any]]) -> None:
         for r in results:
             speedup = r["best_raw_speedup_vs_torch"]
             versus = f"  {speedup:.2f}x torch" if speedup else ""
+            if "cosine_to_torch_mean" in r:
+                versus += (
+                    f"  cosine to torch mean {r['cosine_to_torch_mean']:.4f}"
+                    f" min {r['cosine_to_torch_min']:.4f}"
+                )
             print(f"  {r['runtime']:<10} {r['best_raw_papers_per_s']:8.2f} papers/s{versus}")
 
 

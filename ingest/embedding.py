@@ -8,12 +8,14 @@ sentence-transformers (on `PAPERCHAT_EMBED_DEVICE`: cpu, cuda in fp16, or mps), 
 CPU (`ingest.onnx_model`), in fp32 or with int8 weights.
 
 Embedder ids, which a store records and checks (it refuses to mix vectors of two ids): the id names
-the vectors, not the machine. torch on any device and fp32 ONNX run the same weights with the same
-tokenisation and pooling and agree to cosine > 0.999 per text (`tests/test_embedding_runtimes.py`;
-fp16 on CUDA likewise), far inside the gap between a relevant and an irrelevant paper, so they
-share `local:all-MiniLM-L6-v2` and a store filled on a GPU node can be queried from a laptop.
-int8 weights move vectors further (cosine ~0.99; a few top-1 papers change), so `onnx-int8` gets
-its own id `local:all-MiniLM-L6-v2:int8`: a store is all int8 or all full precision, never both.
+the vectors, not the machine. torch on any device and fp32 ONNX (fused graph) run the same weights
+with the same tokenisation and pooling and agree to cosine > 0.999 per text
+(`tests/test_embedding_runtimes.py`; fp16 on CUDA likewise), far inside the gap between a relevant
+and an irrelevant paper, so they share `local:all-MiniLM-L6-v2` and a store filled on a GPU node
+can be queried from a laptop. int8 weights move vectors further (cosine ~0.99; a few top-1 papers
+change), so `onnx-int8` gets its own id, `INT8_ID`: a store is all int8 or all full precision.
+Each int8 recipe moves them differently, so a new recipe gets a new id (the first one, MatMul
+weights of the unfused graph as unsigned 8-bit, was `local:all-MiniLM-L6-v2:int8`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     import openai
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
+INT8_ID = f"local:{LOCAL_MODEL_NAME}:int8-fused"
+"""Vectors of `onnx-int8`'s recipe (`ingest.onnx_model.QUANTIZATION` on the fused graph)."""
 GPU_BATCH_SIZE = 256
 """Texts per model call on a GPU unless `PAPERCHAT_EMBED_BATCH_SIZE` is set."""
 
@@ -49,7 +53,7 @@ def embedder_id(settings: Settings) -> str:
     if settings.embed == "openai":
         return f"openai:{settings.embed_openai_model}"
     if settings.embed_runtime == "onnx-int8":
-        return f"local:{LOCAL_MODEL_NAME}:int8"
+        return INT8_ID
     return f"local:{LOCAL_MODEL_NAME}"
 
 

