@@ -706,10 +706,16 @@ def _mismatch(location: str, stored: str, configured: str) -> str:
 
 
 def _runtime_hint(stored: str, configured: str) -> str:
-    """Name PAPERCHAT_EMBED_RUNTIME when only the int8 suffix of the two ids differs."""
-    if stored.removesuffix(":int8") != configured.removesuffix(":int8"):
+    """Name PAPERCHAT_EMBED_RUNTIME when one id is an int8 variant of the other's model.
+
+    Int8 ids carry a `:int8...` suffix (`:int8-fused` now; `:int8` for the first recipe, whose
+    stores no runtime reads any more: between two int8 recipes only a rebuild helps).
+    """
+    stored_base, int8_stored, _ = stored.partition(":int8")
+    configured_base, int8_configured, _ = configured.partition(":int8")
+    if stored_base != configured_base or bool(int8_stored) == bool(int8_configured):
         return ""
-    runtime = "onnx-int8" if stored.endswith(":int8") else "torch or onnx"
+    runtime = "onnx-int8" if int8_stored else "torch or onnx"
     return f" (here: PAPERCHAT_EMBED_RUNTIME={runtime})"
 
 

@@ -244,6 +244,7 @@ def test_a_store_never_mixes_int8_and_full_precision_vectors(settings: Settings)
         with pytest.raises(EmbeddingModelMismatch, match=INT8_ID) as refused:
             ingest_paths([corpus], full, store=store, embedder=FakeEmbedding())
         assert "--rebuild" in str(refused.value)  # says what to do
+        assert "PAPERCHAT_EMBED_RUNTIME=onnx-int8" in str(refused.value)  # or what to set
     # the same runtime adds to it as usual
     again = ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
     assert (again.added, again.unchanged) == (0, 6)
@@ -253,7 +254,7 @@ def test_a_store_of_the_first_int8_recipe_refuses_the_new_one(settings: Settings
     from ingest.pipeline import ingest_paths
     from ingest.store import ChromaStore
     from paperchat.errors import EmbeddingModelMismatch
-    from tests.conftest import FakeEmbedding
+    from tests.fixtures.models import FakeEmbedding
     from tests.fixtures.store import SAMPLE_DIR
 
     corpus = sorted(SAMPLE_DIR.glob("*.txt"))[0]
@@ -261,5 +262,7 @@ def test_a_store_of_the_first_int8_recipe_refuses_the_new_one(settings: Settings
     old_id = "local:all-MiniLM-L6-v2:int8"  # what onnx-int8 wrote before the fused recipe
     store = ChromaStore.from_settings(int8, old_id)
     ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding(), embedder_id=old_id)
-    with pytest.raises(EmbeddingModelMismatch, match=old_id):
+    with pytest.raises(EmbeddingModelMismatch, match=old_id) as refused:
         ingest_paths([corpus], int8, store=store, embedder=FakeEmbedding())
+    assert "PAPERCHAT_EMBED_RUNTIME" not in str(refused.value)  # no runtime reads it: rebuild
+    assert "--rebuild" in str(refused.value)
