@@ -49,10 +49,14 @@ class _Hasher:
 
     dim = 384
 
+    def bucket(self, word: str) -> int:
+        """The coordinate a (lower-case) word adds 1 to."""
+        return int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim
+
     def vector(self, text: str) -> list[float]:
         vec = [0.0] * self.dim
         for word in text.lower().split():
-            vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+            vec[self.bucket(word)] += 1.0
         norm = math.sqrt(sum(v * v for v in vec)) or 1.0
         return [v / norm for v in vec]
 
