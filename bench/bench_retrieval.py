@@ -118,7 +118,7 @@ def main() -> None:
 
     tmp = tempfile.TemporaryDirectory()
     data_dir = args.data_dir or Path(tmp.name)
-    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")
     label = f"synthetic-{args.synthetic}" if args.synthetic else "sample"
     if args.hash_vectors:
         label += "-hashvec"
@@ -207,7 +207,7 @@ def _measure(base: Any, questions: list[str], k: int, result: dict[str, object])
     base.with_mode("bm25").retrieve(questions[0], k=k)  # opens the keyword index
     result["bm25_first_s"] = round(time.perf_counter() - t0, 2)
     for mode in ("hybrid", "dense", "bm25"):
-        retriever = base.with_mode(mode)  # type: ignore[arg-type]
+        retriever = base.with_mode(mode)
         retriever.retrieve(questions[0], k=k)
         times = []
         for q in questions:

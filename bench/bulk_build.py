@@ -34,7 +34,7 @@ import random
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -122,13 +122,14 @@ def build(  # noqa: C901 - one linear loop, timed step by step
     """Build the store in `data_dir` from `n` generated abstracts; return the manifest."""
     from ingest import embedding
     from ingest.chunking import chunk_paper
+    from ingest.keyword_index import KeywordRow
     from ingest.parsers import parse_file
     from ingest.pipeline import _store_batch, chunking_signature
     from ingest.records import Paper
     from ingest.store import ChromaStore
     from paperchat.settings import Settings
 
-    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")
     store = ChromaStore.from_settings(settings, embedding.embedder_id(settings))
     if store.count_chunks():
         raise SystemExit(f"{data_dir} already holds a store; the bulk build wants a fresh one")
@@ -139,7 +140,11 @@ def build(  # noqa: C901 - one linear loop, timed step by step
     if profile:  # split ChromaStore.upsert's time into Chroma and the keyword index
         keywords = store._keywords
         add = keywords.add
-        keywords.add = lambda c, rows: timer.run("keyword index add", lambda: add(c, rows))  # type: ignore[method-assign]
+
+        def timed_add(collection: str, rows: Iterable[KeywordRow]) -> None:
+            timer.run("keyword index add", lambda: add(collection, rows))
+
+        keywords.add = timed_add  # type: ignore[method-assign]
 
     papers = chunks = shards = 0
     t_start = time.perf_counter()

@@ -19,8 +19,12 @@ import hashlib
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from paperchat.offline import apply_offline_env
+
+if TYPE_CHECKING:
+    from ingest.store import ChromaStore
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = REPO / "eval" / "datasets" / "dev_retrieval.jsonl"
@@ -54,7 +58,7 @@ def main() -> None:
     from rag.cli_retrieve import open_retriever
 
     retriever = open_retriever(Settings(), "hybrid")
-    store = retriever.store
+    store = cast("ChromaStore", retriever.store)
     index = store._keywords  # the bench tunes the store's own index object
     folder = Path(tempfile.mkdtemp(prefix="dev-splits-"))
     splits = split_dev(folder)
