@@ -4,6 +4,8 @@ Usage:
   python bench/bench_retrieval.py                       # the sample corpus, dev questions
   python bench/bench_retrieval.py --synthetic 50000     # 50,000 generated abstracts (seed 0)
   ... --data-dir DIR   keep/reuse the built store in DIR (ingest is skipped when it is full)
+  ... --query-only     query the store `bench/bulk_build.py` built in --data-dir (no ingest);
+                       questions come from its corpus shards (the papers it stored)
   ... --hash-vectors   store vectors from a deterministic 384-dim hashing embedder instead of
                        MiniLM (questions are still embedded by MiniLM). For latency, size and
                        memory at scale only: MiniLM embeds ~10 chunks/s on 2 CPU cores, so 50,000
@@ -29,6 +31,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from paperchat.offline import apply_offline_env
 
@@ -49,10 +52,14 @@ class _Hasher:
 
     dim = 384
 
+    def bucket(self, word: str) -> int:
+        """The coordinate a (lower-case) word adds 1 to."""
+        return int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim
+
     def vector(self, text: str) -> list[float]:
         vec = [0.0] * self.dim
         for word in text.lower().split():
-            vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+            vec[self.bucket(word)] += 1.0
         norm = math.sqrt(sum(v * v for v in vec)) or 1.0
         return [v / norm for v in vec]
 
@@ -76,10 +83,10 @@ def HashEmbedding():  # noqa: N802 - reads like the class it builds
     return _HashEmbedding(embed_batch_size=256)
 
 
-def _synthetic_questions(corpus: Path, n: int, seed: int) -> list[str]:
+def _synthetic_questions(corpus: Path | list[str], n: int, seed: int) -> list[str]:
     """Questions a person might ask of the generated corpus: phrases from random abstracts."""
     rng = random.Random(seed)
-    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines = corpus if isinstance(corpus, list) else corpus.read_text("utf-8").splitlines()
     questions = []
     for line in rng.sample(lines, n):
         sentences = json.loads(line)["abstract"].split(". ")
@@ -97,6 +104,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--hash-vectors", action="store_true", help="see module docstring")
+    parser.add_argument("--query-only", action="store_true", help="see module docstring")
     args = parser.parse_args()
     apply_offline_env()
 
@@ -109,10 +117,12 @@ def main() -> None:
 
     tmp = tempfile.TemporaryDirectory()
     data_dir = args.data_dir or Path(tmp.name)
-    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")
     label = f"synthetic-{args.synthetic}" if args.synthetic else "sample"
     if args.hash_vectors:
         label += "-hashvec"
+    if args.query_only:
+        return _query_only(args, data_dir, settings)
     if args.synthetic:
         corpus = data_dir / f"synthetic-{args.synthetic}.jsonl"
         if not corpus.exists():
@@ -143,37 +153,93 @@ def main() -> None:
         "k": args.k,
         "stored_vectors": "hash-384 (not MiniLM)" if args.hash_vectors else "MiniLM",
     }
-    base = build_retriever(settings, store, embedder=embedder)
+    _measure(
+        build_retriever(settings, store, embedder=embedder),
+        questions,
+        args.k,
+        result,
+    )
+    _finish(result, settings, args.out or REPO / "bench" / "results" / f"retrieval-{label}.json")
+    tmp.cleanup()
+
+
+def _query_only(args: argparse.Namespace, data_dir: Path, settings: Any) -> None:
+    """Latency over a store `bench/bulk_build.py` built; questions from its corpus shards."""
+    from ingest.embedding import build_embedder
+    from rag.factory import build_retriever, open_store
+
+    manifest = json.loads((data_dir / "bulk-build.json").read_text(encoding="utf-8"))
+    lines: list[str] = []
+    for shard in sorted((data_dir / "corpus").glob("part-*.jsonl")):
+        lines += shard.read_text(encoding="utf-8").splitlines()
+        if len(lines) >= manifest["papers"]:
+            break
+    questions = _synthetic_questions(lines[: manifest["papers"]], args.queries, seed=1)
+    del lines
+    embedder = build_embedder(settings)
     t0 = time.perf_counter()
-    base.with_mode("bm25").retrieve(questions[0], k=args.k)  # opens the keyword index
+    store = open_store(settings, create=False)
+    result: dict[str, object] = {
+        "corpus": f"bulk-{manifest['papers']}-hashvec",
+        "papers": manifest["papers"],
+        "chunks": manifest["chunks"],
+        "build": manifest["label"],
+        "store_open_s": round(time.perf_counter() - t0, 2),
+        "questions": len(questions),
+        "k": args.k,
+        "stored_vectors": "hash-384 (not MiniLM)",
+    }
+    _measure(
+        build_retriever(settings, store, embedder=embedder),
+        questions,
+        args.k,
+        result,
+    )
+    out = args.out or REPO / "bench" / "results" / f"retrieval-{result['corpus']}.json"
+    _finish(result, settings, out)
+
+
+def _measure(base: Any, questions: list[str], k: int, result: dict[str, object]) -> None:
+    """First keyword question, then p50/p95 per mode after one warm-up question each."""
+    t0 = time.perf_counter()
+    base.with_mode("bm25").retrieve(questions[0], k=k)  # opens the keyword index
     result["bm25_first_s"] = round(time.perf_counter() - t0, 2)
     for mode in ("hybrid", "dense", "bm25"):
-        retriever = base.with_mode(mode)  # type: ignore[arg-type]
-        retriever.retrieve(questions[0], k=args.k)
+        retriever = base.with_mode(mode)
+        retriever.retrieve(questions[0], k=k)
         times = []
         for q in questions:
             t0 = time.perf_counter()
-            retriever.retrieve(q, k=args.k)
+            retriever.retrieve(q, k=k)
             times.append(1000 * (time.perf_counter() - t0))
         result[f"{mode}_p50_ms"] = round(_pct(times, 50), 1)
         result[f"{mode}_p95_ms"] = round(_pct(times, 95), 1)
         print(
             f"  {mode:6s} p50 {result[f'{mode}_p50_ms']:8.1f} ms   "
-            f"p95 {result[f'{mode}_p95_ms']:8.1f} ms"
+            f"p95 {result[f'{mode}_p95_ms']:8.1f} ms",
+            flush=True,
         )
+
+
+def _finish(result: dict[str, object], settings: Any, out: Path) -> None:
+    """Add sizes and peak memory; print and write `out`."""
+    from ingest.keyword_index import index_path
+
     store_bytes = _dir_size(settings.chroma_path)
+    keywords = index_path(settings)
+    keyword_files = keywords.parent.glob(keywords.name + "*")  # with its WAL, if any
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["store_mb"] = round(store_bytes / 1e6, 1)
+    result["keyword_index_mb"] = round(sum(p.stat().st_size for p in keyword_files) / 1e6, 1)
     result["peak_rss_mb"] = round(peak_mb, 0)
     print(
         f"  first keyword question {result['bm25_first_s']} s; store on disk "
-        f"{result['store_mb']} MB; peak RSS {result['peak_rss_mb']:.0f} MB"
+        f"{result['store_mb']} MB, keyword index {result['keyword_index_mb']} MB; "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB"
     )
-    out = args.out or REPO / "bench" / "results" / f"retrieval-{label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"written to {out}")
-    tmp.cleanup()
 
 
 if __name__ == "__main__":

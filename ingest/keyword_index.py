@@ -16,6 +16,14 @@ characters, `paperchat.text.KEYWORD_STOPWORDS` dropped: the same as the old in-m
 so document lengths match), then FTS5's porter stemmer over unicode61 (diacritics folded)
 stems them. Questions go through the same `terms()`, each term quoted, OR-ed
 (`match_expression`): no question text ever reaches FTS5's query syntax.
+
+Common words are left out of the query (`KeywordIndex.selective`): an OR query scores every
+chunk that has any of its words, so one word found in most chunks makes a question cost as
+much as the store is large, while bm25 gives such a word almost no weight. A word stays when
+it is in at most `MAX_DF` of the chunks or in at most `MIN_DF` chunks (a short list costs
+little whatever its share); its stem's document frequency comes from an `fts5vocab` table in
+the connection's temp schema (nothing is added to the file). When every word is more common
+than that, only the rarest stays. Frequencies are cached per table and generation.
 """
 
 from __future__ import annotations
@@ -41,6 +49,13 @@ TITLE_WEIGHT = 1.25
 """bm25() weight of a title hit against a text hit (1.0: as if the title opened the text).
 Tuned on the dev retrieval set (the only split; 0.5-3 tried): 1.25 matched the old bm25s
 index's hit@1 and recall@10 keyword-only, and hybrid's on every metric (README, "Measured")."""
+MAX_DF = 0.5
+"""Largest share of chunks a question word may be found in and still be searched (1.0: every
+word). Tuned on half of the dev retrieval set and reported on the other half (docs/scale.md,
+"Keyword search at scale")."""
+MIN_DF = 2_000
+"""A question word found in at most this many chunks is always searched, whatever its share:
+so small stores search every word, as before."""
 BUSY_TIMEOUT_S = 60.0
 """How long a connection waits for another process's write transaction (e.g. a rebuild)."""
 
@@ -88,11 +103,24 @@ class KeywordIndex:
     Args:
         path: The SQLite file (created on first use), or ":memory:" for a per-process index.
         title_weight: bm25() weight of the title column (the text column's is 1).
+        max_df: Largest share of chunks a question word may be found in and still be
+            searched (`MAX_DF`; 1.0 searches every word).
+        min_df: A word in at most this many chunks is searched whatever its share (`MIN_DF`).
     """
 
-    def __init__(self, path: Path | str, *, title_weight: float = TITLE_WEIGHT) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        title_weight: float = TITLE_WEIGHT,
+        max_df: float = MAX_DF,
+        min_df: int = MIN_DF,
+    ) -> None:
         self.path = path
         self.title_weight = title_weight
+        self.max_df = max_df
+        self.min_df = min_df
+        self._stats: dict[str, _TermStats] = {}  # per table, for one generation
         self.rebuilds = 0  # rebuilds done by this process (persisted total: `rebuild_count`)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
@@ -190,10 +218,12 @@ class KeywordIndex:
         """
         if not words or n <= 0:
             return []
-        row = self._one("SELECT tab FROM collections WHERE name = ?", (collection,))
+        row = self._one("SELECT tab, generation FROM collections WHERE name = ?", (collection,))
         if row is None:
             return []
         table = row[0]
+        with self._lock:
+            words = self._selective(self._conn(), table, row[1], words)
         sql = (
             f"SELECT r.row_id, -bm25({table}, ?, 1.0) AS score FROM {table} "
             f"JOIN {table}_rows r ON r.id = {table}.rowid WHERE {table} MATCH ?"
@@ -212,12 +242,21 @@ class KeywordIndex:
             found = self._conn().execute(sql, params).fetchall()
         return [KeywordHit(str(rid), float(score)) for rid, score in found]
 
+    def selective(self, collection: str, words: Sequence[str]) -> list[str]:
+        """The words of `words` that `search` searches (order kept; see the module docstring)."""
+        row = self._one("SELECT tab, generation FROM collections WHERE name = ?", (collection,))
+        if row is None:
+            return list(words)
+        with self._lock:
+            return self._selective(self._conn(), row[0], row[1], words)
+
     def close(self) -> None:
         """Close the connection (reopened on next use)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._stats.clear()  # temp tables go with the connection
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -239,6 +278,22 @@ class KeywordIndex:
             )
             self._db = db
         return self._db
+
+    def _selective(
+        self, db: sqlite3.Connection, table: str, generation: int | None, words: Sequence[str]
+    ) -> list[str]:
+        """`words` less the common ones (see the module docstring); the rarest always stays."""
+        if self.max_df >= 1.0 or len(set(words)) <= 1:
+            return list(words)
+        stats = self._stats.get(table)
+        if stats is None or generation is None or stats.generation != generation:
+            stats = _TermStats(db, table, generation)
+            if generation is not None:
+                self._stats[table] = stats
+        counts = stats.document_counts(words)
+        limit = max(self.max_df * stats.rows, self.min_df)
+        kept = [w for w in words if counts[w] <= limit]
+        return kept or [min(words, key=lambda w: counts[w])]
 
     def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         with self._lock:
@@ -328,6 +383,62 @@ class KeywordIndex:
         db.execute(f"DROP TABLE IF EXISTS {row[0]}")
         db.execute(f"DROP TABLE IF EXISTS {row[0]}_rows")
         db.execute("DELETE FROM collections WHERE name = ?", (collection,))
+
+
+class _TermStats:
+    """Chunk count and per-stem document frequencies of one table at one generation.
+
+    Stems come from FTS5's own tokenizer (a scratch FTS5 table in the temp schema, so a word
+    is stemmed exactly as a query stems it), frequencies from an `fts5vocab` table over the
+    data table, also in the temp schema. Both cost a read of the stem's list of chunks: once
+    per stem and generation.
+    """
+
+    def __init__(self, db: sqlite3.Connection, table: str, generation: int | None) -> None:
+        self.generation = generation
+        self._db = db
+        self._vocab = f"temp.{table}_vocab"
+        db.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {self._vocab} USING "
+            f"fts5vocab(main, {table}, 'row')"
+        )
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.kw_words USING fts5(word, "
+            f"tokenize='{TOKENIZER}')"
+        )
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.kw_words_terms USING "
+            "fts5vocab(temp, kw_words, 'instance')"
+        )
+        self.rows = int(db.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
+        self._stem_df: dict[str, int] = {}
+
+    def document_counts(self, words: Sequence[str]) -> dict[str, int]:
+        """Chunks holding each word's stem(s) (a word FTS5 cuts in two: its rarer part)."""
+        stems = self._stems(list(dict.fromkeys(words)))
+        return {w: min((self._df(s) for s in stems[w]), default=0) for w in words}
+
+    def _stems(self, words: list[str]) -> dict[str, list[str]]:
+        db = self._db
+        db.execute("DELETE FROM temp.kw_words")
+        db.executemany(
+            "INSERT INTO temp.kw_words (rowid, word) VALUES (?, ?)", list(enumerate(words))
+        )
+        stems: dict[str, list[str]] = {w: [] for w in words}
+        for doc, term in db.execute(
+            "SELECT doc, term FROM temp.kw_words_terms ORDER BY doc, offset"
+        ):
+            stems[words[int(doc)]].append(str(term))
+        return stems
+
+    def _df(self, stem: str) -> int:
+        found = self._stem_df.get(stem)
+        if found is None:
+            row = self._db.execute(
+                f"SELECT doc FROM {self._vocab} WHERE term = ?", (stem,)
+            ).fetchone()
+            found = self._stem_df[stem] = int(row[0]) if row else 0
+        return found
 
 
 @functools.cache

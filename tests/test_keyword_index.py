@@ -267,3 +267,55 @@ def test_a_write_that_fails_between_chroma_and_the_index_is_repaired_by_a_rebuil
     fresh = _open(store_settings)
     assert _found(fresh, "platypus") == ["arxiv:2402.00009"]
     assert fresh._keywords.rebuilds == 1
+
+
+# -- common words left out of the query (MAX_DF) -----------------------------------------------
+
+
+def _pruning_index(tmp_path: Path, rows: list[tuple[str, str]], **kw: Any) -> KeywordIndex:
+    """An index of one chunk per (row id, text), at generation 1."""
+    index = KeywordIndex(tmp_path / "k.sqlite3", **{"max_df": 0.5, "min_df": 0, **kw})
+    index.add("c", [KeywordRow(rid, rid.split("#")[0], 2024, "", text) for rid, text in rows])
+    index.mark("c", 1)
+    return index
+
+
+# "mat" is in 8 of 10 chunks, "rug" in 4, "owl" in 1.
+_ROWS = [(f"p{i}#0", " ".join(w for w, n in (("mat", 8), ("rug", 4)) if i < n)) for i in range(10)]
+_ROWS = [(rid, text or "empty") for rid, text in _ROWS] + [("owl#0", "owl")]
+
+
+def test_words_in_over_max_df_of_the_chunks_are_left_out_of_the_query(tmp_path):
+    index = _pruning_index(tmp_path, _ROWS)
+    assert index.selective("c", ["mat", "owl", "rug"]) == ["owl", "rug"]
+    # a chunk that has only the common word is not a hit any more
+    assert {h.row_id for h in index.search("c", ["mat", "owl"], 20)} == {"owl#0"}
+
+
+def test_when_every_word_is_common_only_the_rarest_is_searched(tmp_path):
+    index = _pruning_index(tmp_path, _ROWS, max_df=0.2)
+    assert index.selective("c", ["mat", "rug"]) == ["rug"]
+    assert {h.row_id for h in index.search("c", ["mat", "rug"], 20)} == {
+        f"p{i}#0" for i in range(4)
+    }
+
+
+def test_frequencies_are_counted_on_stems_as_fts5_stems_the_question(tmp_path):
+    rows = [(f"p{i}#0", "models" if i < 6 else "modelling") for i in range(8)] + [("x#0", "owl")]
+    index = _pruning_index(tmp_path, rows)
+    # "models", "modelling" and the question's "modeling" share the porter stem "model"
+    assert index.selective("c", ["modeling", "owl"]) == ["owl"]
+
+
+def test_words_in_fewer_than_min_df_chunks_are_always_searched(tmp_path):
+    index = _pruning_index(tmp_path, _ROWS, min_df=8)
+    assert index.selective("c", ["mat", "owl", "rug"]) == ["mat", "owl", "rug"]
+    assert KeywordIndex(tmp_path / "k.sqlite3").selective("c", ["mat", "owl"]) == ["mat", "owl"]
+
+
+def test_frequencies_are_recounted_when_the_index_changes(tmp_path):
+    index = _pruning_index(tmp_path, _ROWS)
+    assert index.selective("c", ["mat", "owl"]) == ["owl"]
+    index.add("c", [KeywordRow(f"o{i}#0", f"o{i}", 2024, "", "owl") for i in range(20)])
+    index.mark("c", 2)
+    assert index.selective("c", ["mat", "owl"]) == ["mat"]  # owl: 21 of 31 chunks, mat 8
