@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from ingest.lines import not_utf8, read_lines
 from ingest.records import (
     Paper,
     Rejection,
@@ -87,26 +88,13 @@ def parse_snapshot(
         on_bytes: Called with each line's size in bytes once it is read (progress).
     """
     name = str(path)
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if on_bytes is not None:
-                on_bytes(len(raw))
-            line = raw.rstrip(b"\r\n")
-            if number == 1:
-                line = line.removeprefix(b"\xef\xbb\xbf")
-            if not line.strip():
-                continue
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield Rejection(
-                    name,
-                    number,
-                    f"not valid UTF-8 (byte 0x{line[err.start]:02x} at column {err.start + 1}); "
-                    "re-save the file as UTF-8",
-                )
-                continue
-            yield _record(name, number, text, max_abstract_chars)
+    for line in read_lines(path, on_bytes):
+        if not line.text.strip():
+            continue
+        if line.bad is not None:
+            yield not_utf8(name, line.number, line.bad)
+            continue
+        yield _record(name, line.number, line.text, max_abstract_chars)
 
 
 def _record(name: str, number: int, text: str, max_chars: int) -> Paper | Rejection:
