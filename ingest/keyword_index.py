@@ -290,8 +290,10 @@ class KeywordIndex:
             stats = _TermStats(db, table, generation)
             if generation is not None:
                 self._stats[table] = stats
-        counts = stats.document_counts(words)
         limit = max(self.max_df * stats.rows, self.min_df)
+        if stats.rows <= limit:  # no word can be in more chunks than there are: keep all
+            return list(words)
+        counts = stats.document_counts(words)
         kept = [w for w in words if counts[w] <= limit]
         return kept or [min(words, key=lambda w: counts[w])]
 
