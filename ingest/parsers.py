@@ -140,16 +140,13 @@ def _detection_lines(path: Path, head: bytes) -> list[str]:
     The whole lines of the head, unless the head is cut before `HEAD_LINES` lines (a first
     record longer than the head): then the first `HEAD_LINES` lines, read whole.
     """
-    lines = head.removeprefix(b"\xef\xbb\xbf").split(b"\n")
-    if len(head) < _HEAD_BYTES:
-        return [line.decode("utf-8", errors="replace") for line in lines]
-    lines.pop()  # cut off part-way
-    if len(lines) >= HEAD_LINES:
-        return [line.decode("utf-8", errors="replace") for line in lines]
-    with path.open("rb") as handle:
-        return [
-            decode_line(n, raw).text for n, raw in enumerate(islice(handle, HEAD_LINES), start=1)
-        ]
+    lines = head.split(b"\n")
+    if len(head) == _HEAD_BYTES:
+        lines.pop()  # cut off part-way
+        if len(lines) < HEAD_LINES:
+            with path.open("rb") as handle:
+                lines = list(islice(handle, HEAD_LINES))
+    return [decode_line(n, raw).text for n, raw in enumerate(lines, start=1)]
 
 
 def detect_layout(path: Path, lines: list[str]) -> str:
