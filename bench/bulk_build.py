@@ -2,7 +2,7 @@
 
 Usage:
   python bench/bulk_build.py 1000000 --data-dir /tmp/scale-1m [--shard 10000]
-      [--write-batch 5000] [--stop-at 20:05] [--profile]
+      [--write-batch 5000] [--stop-at 20:05] [--profile] [--resume]
 
 NOT an ingest, and not how a user builds a store. What is real and what is skipped:
 
@@ -19,10 +19,13 @@ NOT an ingest, and not how a user builds a store. What is real and what is skipp
   MiniLM's embedder id, so `paperchat ask` opens it (its questions are embedded by MiniLM).
 * writes go `--write-batch` chunks at a time (Chroma splits them at its maximum batch size).
 
-Stopping: between shards, at `--stop-at` (UTC HH:MM) or when `DATA_DIR/STOP` exists, the
-build publishes what it wrote (a whole store, keyword index in step) and ends: a smaller
-store, reported as such. A kill instead leaves the keyword index marked mid-write (rebuilt
-on the next question). `DATA_DIR/bulk-build.json` records papers, chunks, shards and times.
+Checkpoints: after every shard the build publishes (a whole store, keyword index in step)
+and rewrites `DATA_DIR/bulk-build.json` (papers, chunks, shards, summed times). Stopping:
+between shards, at `--stop-at` (UTC HH:MM) or when `DATA_DIR/STOP` exists, it ends there: a
+smaller store, reported as such. `--resume` continues a stopped or killed build from its last
+checkpoint: the generator is replayed (seed 0) past the shards already stored, so the shards
+written next are the ones a single run would have written; a shard cut off by a kill is written
+again (row ids are stable and both writes replace by id, so nothing doubles).
 """
 
 from __future__ import annotations
@@ -90,12 +93,22 @@ class Timer:
             self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - t0
 
 
-def _shards(n: int, size: int, seed: int, folder: Path) -> Iterator[tuple[Path, int]]:
-    """Write the corpus as shard files of `size` records (one generator, one seed)."""
+def _shards(
+    n: int, size: int, seed: int, folder: Path, *, skip: int = 0
+) -> Iterator[tuple[Path, int]]:
+    """Write the corpus as shard files of `size` records (one generator, one seed).
+
+    The first `skip` shards are generated and dropped (they are stored already), so shard k
+    holds the same records whether or not the build was resumed.
+    """
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for number, start in enumerate(range(0, n, size)):
         count = min(size, n - start)
+        if number < skip:
+            for _ in range(count):
+                make_abstract(rng)
+            continue
         path = folder / f"part-{number:05d}.jsonl"
         with path.open("w", encoding="utf-8") as fh:
             for _ in range(count):
@@ -118,6 +131,7 @@ def build(  # noqa: C901 - one linear loop, timed step by step
     seed: int = 0,
     stop_at: dt.datetime | None = None,
     profile: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Build the store in `data_dir` from `n` generated abstracts; return the manifest."""
     from ingest import embedding
@@ -131,8 +145,7 @@ def build(  # noqa: C901 - one linear loop, timed step by step
 
     settings = Settings(_env_file=None, data_dir=data_dir, llm="extractive")
     store = ChromaStore.from_settings(settings, embedding.embedder_id(settings))
-    if store.count_chunks():
-        raise SystemExit(f"{data_dir} already holds a store; the bulk build wants a fresh one")
+    done = _checkpoint(data_dir, store.count_chunks(), n=n, shard=shard, resume=resume)
     window = embedding.window_tokens(settings)
     signature = chunking_signature(settings, window)
     hasher = HashVectors()
@@ -146,10 +159,43 @@ def build(  # noqa: C901 - one linear loop, timed step by step
 
         keywords.add = timed_add  # type: ignore[method-assign]
 
-    papers = chunks = shards = 0
-    t_start = time.perf_counter()
+    papers, chunks, shards = done.get("papers", 0), done.get("chunks", 0), done.get("shards", 0)
+    timer.seconds.update(done.get("steps_s", {}))
+    earlier_s = float(done.get("seconds", 0.0))
+    t_start = time.perf_counter() - earlier_s
     stopped_early = False
-    for path, _count in _shards(n, shard, seed, data_dir / "corpus"):
+
+    def manifest(stopped: bool) -> dict[str, Any]:
+        seconds = time.perf_counter() - t_start
+        return {
+            "label": "hash vectors (bench/bulk_build.py: no embedding model, no per-batch plan)",
+            "target_papers": n,
+            "papers": papers,
+            "chunks": chunks,
+            "shard": shard,
+            "shards": shards,
+            "write_batch": write_batch,
+            "stopped_early": stopped,
+            "seconds": round(seconds, 1),
+            "chunks_per_s": round(chunks / seconds, 1) if seconds else 0.0,
+            "steps_s": {k: round(v, 1) for k, v in timer.seconds.items()},
+            "peak_rss_mb": max(
+                int(done.get("peak_rss_mb", 0)),
+                round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            ),
+            "resumed": int(done.get("resumed", 0)) + 1 if done else 0,
+            "store_generation": store.generation,
+        }
+
+    def checkpoint(stopped: bool) -> dict[str, Any]:
+        timer.run("publish", store.publish)
+        written = manifest(stopped)
+        staged = data_dir / (MANIFEST + ".tmp")
+        staged.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+        staged.replace(data_dir / MANIFEST)
+        return written
+
+    for path, _count in _shards(n, shard, seed, data_dir / "corpus", skip=shards):
         records = timer.run("parse", lambda p=path: list(parse_file(p)))  # type: ignore[misc]
         batch: list[tuple[Any, list[Any]]] = []
         size = 0
@@ -179,6 +225,7 @@ def build(  # noqa: C901 - one linear loop, timed step by step
             )
             papers += len(part)
         shards += 1
+        checkpoint(stopped=papers < n)
         elapsed = time.perf_counter() - t_start
         steps = " ".join(f"{k}={v:.0f}s" for k, v in timer.seconds.items())
         print(
@@ -190,25 +237,40 @@ def build(  # noqa: C901 - one linear loop, timed step by step
             stopped_early = True
             print(f"stopping early at {papers} papers (stop time or STOP file)", flush=True)
             break
-    timer.run("publish", store.publish)
-    seconds = time.perf_counter() - t_start
-    manifest: dict[str, Any] = {
-        "label": "hash vectors (bench/bulk_build.py: no embedding model, no per-batch plan)",
-        "target_papers": n,
-        "papers": papers,
-        "chunks": chunks,
-        "shard": shard,
-        "shards": shards,
-        "write_batch": write_batch,
-        "stopped_early": stopped_early,
-        "seconds": round(seconds, 1),
-        "chunks_per_s": round(chunks / seconds, 1),
-        "steps_s": {k: round(v, 1) for k, v in timer.seconds.items()},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "store_generation": store.generation,
-    }
-    (data_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest
+    return checkpoint(stopped=stopped_early)
+
+
+def _checkpoint(
+    data_dir: Path, stored_chunks: int, *, n: int, shard: int, resume: bool
+) -> dict[str, Any]:
+    """The manifest to go on from: {} for a fresh store; the last checkpoint with --resume."""
+    path = data_dir / MANIFEST
+    if not stored_chunks:
+        return {}
+    if not resume:
+        raise SystemExit(
+            f"{data_dir} already holds a store; the bulk build wants a fresh one "
+            "(or --resume to continue the build recorded in its bulk-build.json)"
+        )
+    if not path.exists():
+        raise SystemExit(f"--resume: {path} is missing, so the stored shards are unknown")
+    done: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if done.get("shard") != shard or int(done.get("target_papers", n)) > n:
+        raise SystemExit(
+            f"--resume: the build in {data_dir} used --shard {done.get('shard')} and target "
+            f"{done.get('target_papers')}; resume it with the same --shard and a target >= that"
+        )
+    if stored_chunks < int(done["chunks"]):
+        raise SystemExit(
+            f"--resume: {data_dir} holds {stored_chunks} chunks but its checkpoint says "
+            f"{done['chunks']}; this is not the store that checkpoint describes"
+        )
+    print(
+        f"resuming after shard {done['shards']}: {done['papers']} papers, {done['chunks']} "
+        f"chunks checkpointed ({stored_chunks} stored)",
+        flush=True,
+    )
+    return done
 
 
 def main() -> None:
@@ -220,6 +282,9 @@ def main() -> None:
     parser.add_argument("--write-batch", type=int, default=5_000, help="chunks per write")
     parser.add_argument("--stop-at", default=None, help="UTC HH:MM: publish and stop then")
     parser.add_argument("--profile", action="store_true", help="time the keyword index apart")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the build checkpointed in --data-dir"
+    )
     args = parser.parse_args()
     apply_offline_env()
     stop_at = None
@@ -233,6 +298,7 @@ def main() -> None:
         write_batch=args.write_batch,
         stop_at=stop_at,
         profile=args.profile,
+        resume=args.resume,
     )
     print(json.dumps(manifest, indent=2))
 
