@@ -36,6 +36,11 @@ def paper_of_row(stored_id: str) -> str:
     return stored_id.rsplit("#", 1)[0]
 
 
+def index_of_row(stored_id: str) -> int:
+    """The chunk index in a row id (`paper_id#i@version`, or scheme 1's `paper_id#i`)."""
+    return int(stored_id.rsplit("#", 1)[1].split("@", 1)[0])
+
+
 Scalar = str | int | float | bool
 """A metadata value as Chroma stores it."""
 

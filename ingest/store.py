@@ -66,6 +66,7 @@ from ingest.rows import (
     PaperFilter,
     StoredPaper,
     StoredVersion,
+    index_of_row,
     paper_of_row,
 )
 from paperchat.errors import EmbeddingModelMismatch, StoreError
@@ -425,8 +426,7 @@ class ChromaStore:
         ids = list(dict.fromkeys(paper_ids))
         if not ids:
             return {}
-        where: dict[str, Any] = {"$and": [{"paper_id": {"$in": ids}}, {"chunk_index": 0}]}
-        got = self._read(lambda c: c.get(where=where, include=["metadatas"]))
+        got = self._read(lambda c: _first_chunks(c, ids))
         papers = (ChunkMeta.from_metadata(m) for m in got["metadatas"] or [] if m)
         return {meta.paper_id: meta for meta in papers}
 
@@ -665,6 +665,21 @@ def _keyword_row(row: ChunkRow) -> KeywordRow:
         title=row.meta.title,
         text=row.text,
     )
+
+
+def _first_chunks(collection: Collection, paper_ids: list[str]) -> Any:
+    """Chunk 0 of each of `paper_ids` (every stored version), metadata only.
+
+    Two indexed lookups: the papers' row ids (`paper_id` alone), then chunk 0's rows by id. One
+    `where` that also asked for `chunk_index: 0` made Chroma go through every chunk 0 in the
+    store (46 ms against 10 ms at 53,680 chunks, and growing with the store: docs/scale.md).
+    """
+    where: dict[str, Any] = {"paper_id": {"$in": paper_ids}}
+    found = collection.get(where=where, include=[])
+    first = [rid for rid in found["ids"] if index_of_row(rid) == 0]
+    if not first:
+        return {"ids": [], "metadatas": []}
+    return collection.get(ids=first, include=["metadatas"])
 
 
 def _get_metadatas(collection: Collection, *, where: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ingest.keyword_index import terms
-from ingest.rows import ChunkMeta, ChunkRow, PaperFilter
+from ingest.rows import ChunkMeta, ChunkRow, PaperFilter, index_of_row, paper_of_row
 from ingest.store import ChromaStore, chroma_where
 from paperchat.settings import Settings
 from tests.fixtures.models import FakeEmbedding
@@ -168,3 +168,48 @@ def test_a_typed_row_written_to_the_store_reads_back_equal(
     [back] = [r for r in fresh.all_chunks() if r.chunk_id == row.chunk_id]
     assert back == row
     assert fresh.get_papers(["arxiv:2401.09999"]) == {"arxiv:2401.09999": meta}
+
+
+@pytest.mark.parametrize(
+    ("stored_id", "paper", "index"),
+    [
+        ("arxiv:2401.00001#0@0123456789ab", "arxiv:2401.00001", 0),
+        ("arxiv:2401.00001#12@0123456789ab", "arxiv:2401.00001", 12),
+        ("arxiv:hep-th/9901001#3", "arxiv:hep-th/9901001", 3),  # scheme 1: no version
+        ("doi:10.1/a#b@c#1@0123456789ab", "doi:10.1/a#b@c", 1),  # '#' and '@' in the paper id
+        ("doi:10.1/a@b#2", "doi:10.1/a@b", 2),
+    ],
+)
+def test_a_row_id_gives_its_paper_and_chunk_index(stored_id: str, paper: str, index: int) -> None:
+    assert (paper_of_row(stored_id), index_of_row(stored_id)) == (paper, index)
+
+
+def test_get_papers_returns_chunk_0_of_each_paper_whatever_its_ids_hold(
+    store: tuple[Settings, ChromaStore], fake_embedding: FakeEmbedding
+) -> None:
+    """Chunk 0 (the one with the abstract) is found by its row id: of either id scheme, with
+    '#' or '@' in the paper id, beside chunks 1 and 10 and a paper whose id it prefixes."""
+    settings, chroma = store
+    rows = []
+    for paper, version in [("doi:10.1/a#b@c", "@0123456789ab"), ("doi:10.1/a", ""), ("x:1", "")]:
+        for index in (0, 10, 1):
+            meta = ChunkMeta.from_metadata(
+                {
+                    **FULL_ROW,
+                    "paper_id": paper,
+                    "chunk_index": index,
+                    "n_chunks": 11,
+                    "title": f"{paper} {index}",
+                    "abstract": f"{paper} abstract",
+                }
+            )
+            rows.append(ChunkRow(f"{paper}#{index}{version}", f"text {index}", meta))
+    chroma.upsert(rows, [fake_embedding.get_text_embedding(r.text) for r in rows])
+    chroma.publish()
+
+    got = ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID).get_papers(
+        ["doi:10.1/a#b@c", "doi:10.1/a", "x:1", "x:2"]
+    )
+    assert {p: (m.chunk_index, m.title, m.abstract) for p, m in got.items()} == {
+        p: (0, f"{p} 0", f"{p} abstract") for p in ("doi:10.1/a#b@c", "doi:10.1/a", "x:1")
+    }
