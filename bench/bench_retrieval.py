@@ -6,6 +6,7 @@ Usage:
   ... --data-dir DIR   keep/reuse the built store in DIR (ingest is skipped when it is full)
   ... --query-only     query the store `bench/bulk_build.py` built in --data-dir (no ingest);
                        questions come from its corpus shards (the papers it stored)
+  ... --modes hybrid dense   time only these retrieval modes (default: hybrid dense bm25)
   ... --hash-vectors   store vectors from a deterministic 384-dim hashing embedder instead of
                        MiniLM (questions are still embedded by MiniLM). For latency, size and
                        memory at scale only: MiniLM embeds ~10 chunks/s on 2 CPU cores, so 50,000
@@ -37,6 +38,7 @@ from paperchat.offline import apply_offline_env
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = REPO / "eval" / "datasets" / "dev_retrieval.jsonl"
+MODES = ("hybrid", "dense", "bm25")
 
 
 def _dir_size(path: Path) -> int:
@@ -105,6 +107,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--hash-vectors", action="store_true", help="see module docstring")
     parser.add_argument("--query-only", action="store_true", help="see module docstring")
+    parser.add_argument(
+        "--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to time"
+    )
     args = parser.parse_args()
     apply_offline_env()
 
@@ -158,6 +163,7 @@ def main() -> None:
         questions,
         args.k,
         result,
+        args.modes,
     )
     _finish(result, settings, args.out or REPO / "bench" / "results" / f"retrieval-{label}.json")
     tmp.cleanup()
@@ -194,17 +200,24 @@ def _query_only(args: argparse.Namespace, data_dir: Path, settings: Any) -> None
         questions,
         args.k,
         result,
+        args.modes,
     )
     out = args.out or REPO / "bench" / "results" / f"retrieval-{result['corpus']}.json"
     _finish(result, settings, out)
 
 
-def _measure(base: Any, questions: list[str], k: int, result: dict[str, object]) -> None:
+def _measure(
+    base: Any,
+    questions: list[str],
+    k: int,
+    result: dict[str, object],
+    modes: list[str] | tuple[str, ...] = MODES,
+) -> None:
     """First keyword question, then p50/p95 per mode after one warm-up question each."""
     t0 = time.perf_counter()
     base.with_mode("bm25").retrieve(questions[0], k=k)  # opens the keyword index
     result["bm25_first_s"] = round(time.perf_counter() - t0, 2)
-    for mode in ("hybrid", "dense", "bm25"):
+    for mode in modes:
         retriever = base.with_mode(mode)
         retriever.retrieve(questions[0], k=k)
         times = []
