@@ -49,7 +49,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -426,9 +426,9 @@ class ChromaStore:
         ids = list(dict.fromkeys(paper_ids))
         if not ids:
             return {}
-        got = self._read(lambda c: _first_chunks(c, ids))
-        papers = (ChunkMeta.from_metadata(m) for m in got["metadatas"] or [] if m)
-        return {meta.paper_id: meta for meta in papers}
+        metadatas = self._read(lambda c: _first_chunks(c, ids))
+        papers = (ChunkMeta.from_metadata(m) for m in metadatas)
+        return {meta.paper_id: meta for meta in papers}  # two versions stored: the last written
 
     def count_chunks(self) -> int:
         """Number of chunks stored."""
@@ -667,8 +667,8 @@ def _keyword_row(row: ChunkRow) -> KeywordRow:
     )
 
 
-def _first_chunks(collection: Collection, paper_ids: list[str]) -> Any:
-    """Chunk 0 of each of `paper_ids` (every stored version), metadata only.
+def _first_chunks(collection: Collection, paper_ids: list[str]) -> list[Mapping[str, Any]]:
+    """The metadata of chunk 0 of each of `paper_ids` (every stored version), in the order written.
 
     Two indexed lookups: the papers' row ids (`paper_id` alone), then chunk 0's rows by id. One
     `where` that also asked for `chunk_index: 0` made Chroma go through every chunk 0 in the
@@ -678,8 +678,9 @@ def _first_chunks(collection: Collection, paper_ids: list[str]) -> Any:
     found = collection.get(where=where, include=[])
     first = [rid for rid in found["ids"] if index_of_row(rid) == 0]
     if not first:
-        return {"ids": [], "metadatas": []}
-    return collection.get(ids=first, include=["metadatas"])
+        return []
+    got = collection.get(ids=first, include=["metadatas"])
+    return [meta for meta in got["metadatas"] or [] if meta]
 
 
 def _get_metadatas(collection: Collection, *, where: dict[str, Any]) -> Any:

@@ -213,3 +213,21 @@ def test_get_papers_returns_chunk_0_of_each_paper_whatever_its_ids_hold(
     assert {p: (m.chunk_index, m.title, m.abstract) for p, m in got.items()} == {
         p: (0, f"{p} 0", f"{p} abstract") for p in ("doi:10.1/a#b@c", "doi:10.1/a", "x:1")
     }
+
+
+def test_get_papers_gives_the_version_written_last_while_two_are_stored(
+    store: tuple[Settings, ChromaStore], fake_embedding: FakeEmbedding
+) -> None:
+    """Mid-update both versions of a paper are stored (the old rows go after the new are in):
+    readers get the new version's chunk 0, as the `where` on chunk_index gave before."""
+    settings, chroma = store
+    for version, title in (("aaaaaaaaaaaa", "Old title"), ("bbbbbbbbbbbb", "New title")):
+        meta = ChunkMeta.from_metadata(
+            {**FULL_ROW, "paper_id": "arxiv:2401.07777", "version": version, "title": title}
+        )
+        rows = [ChunkRow(f"arxiv:2401.07777#{i}@{version}", f"text {i}", meta) for i in (0, 1)]
+        chroma.upsert(rows, [fake_embedding.get_text_embedding(r.text) for r in rows])
+    chroma.publish()
+
+    got = ChromaStore.from_settings(settings, FAKE_EMBEDDER_ID).get_papers(["arxiv:2401.07777"])
+    assert {p: m.title for p, m in got.items()} == {"arxiv:2401.07777": "New title"}
