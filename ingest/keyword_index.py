@@ -143,6 +143,29 @@ class KeywordIndex:
             table = self._table(db, collection)
             return int(db.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
 
+    def count(self, collection: str, generation: int, *, papers: bool) -> int | None:
+        """Chunks (or distinct papers) in the collection's table, if it matches `generation`.
+
+        None when the table is missing, mid-write or at another generation. The generation
+        and the count are read in one transaction, so they come from the same state.
+        """
+        what = "count(DISTINCT paper_id)" if papers else "count(*)"
+        with self._lock:
+            db = self._conn()
+            joined = db.in_transaction  # called inside a write of this process: read there
+            if not joined:
+                db.execute("BEGIN")
+            try:
+                row = db.execute(
+                    "SELECT tab, generation FROM collections WHERE name = ?", (collection,)
+                ).fetchone()
+                if row is None or row[1] != generation:
+                    return None
+                return int(db.execute(f"SELECT {what} FROM {row[0]}_rows").fetchone()[0])
+            finally:
+                if not joined:
+                    db.execute("COMMIT")
+
     # -- writes, each its own transaction -----------------------------------------------------
 
     def begin(self, collection: str) -> None:

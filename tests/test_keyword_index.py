@@ -319,3 +319,41 @@ def test_frequencies_are_recounted_when_the_index_changes(tmp_path):
     index.add("c", [KeywordRow(f"o{i}#0", f"o{i}", 2024, "", "owl") for i in range(20)])
     index.mark("c", 2)
     assert index.selective("c", ["mat", "owl"]) == ["mat"]  # owl: 21 of 31 chunks, mat 8
+
+
+# -- counts read from the index ------------------------------------------------------------------
+
+
+def test_counts_are_read_from_the_index_while_it_matches_the_store(store_settings, monkeypatch):
+    store = _open(store_settings)
+    chunks = len(list(store.all_chunks()))
+
+    def no_chroma_read(read: Any) -> Any:
+        raise AssertionError("counted in Chroma although the index is in step")
+
+    monkeypatch.setattr(store, "_read", no_chroma_read)
+    assert (store.count_papers(), store.count_chunks()) == (3, chunks)
+
+
+def test_counts_come_from_chroma_while_the_index_is_mid_write_or_behind(
+    store_settings, fake_embedding, tmp_path
+):
+    store = _open(store_settings)
+    chunks = len(list(store.all_chunks()))
+    index = KeywordIndex(index_path(store_settings))
+    index.begin("papers")  # a writer's state between its Chroma write and the index's
+    index.add("papers", [KeywordRow("arxiv:9999.00001#0", "arxiv:9999.00001", 2024, "t", "x")])
+    assert (_open(store_settings).count_papers(), _open(store_settings).count_chunks()) == (
+        3,
+        chunks,
+    )
+    index.mark("papers", 7)  # marked, but at a generation the store never served
+    assert _open(store_settings).count_papers() == 3
+
+    more = _write(
+        tmp_path / "m.jsonl", [{"id": "2402.00009", "title": "Platypus", "abstract": "x"}]
+    )
+    ingest_fake([more], store_settings, fake_embedding)  # repairs the index, then adds one paper
+    fresh = _open(store_settings)
+    assert fresh.count_papers() == 4
+    assert fresh.count_chunks() == len(list(fresh.all_chunks()))
