@@ -143,28 +143,33 @@ class KeywordIndex:
             table = self._table(db, collection)
             return int(db.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
 
-    def count(self, collection: str, generation: int, *, papers: bool) -> int | None:
-        """Chunks (or distinct papers) in the collection's table, if it matches `generation`.
+    def counts(self, collection: str, generation: int) -> tuple[int, int] | None:
+        """(papers, chunks) in the collection's table, if it matches `generation`.
 
-        None when the table is missing, mid-write or at another generation. The generation
-        and the count are read in one transaction, so they come from the same state.
+        Papers are counted as the store counts them: distinct papers with a chunk 0 row (row
+        id `paper_id#0@version`, or scheme 1's `paper_id#0`), so a paper a killed ingest left
+        without its chunk 0 is not one. None when the table is missing, mid-write or at
+        another generation. The generation and the counts come from one read transaction.
         """
-        what = "count(DISTINCT paper_id)" if papers else "count(*)"
         with self._lock:
             db = self._conn()
-            joined = db.in_transaction  # called inside a write of this process: read there
-            if not joined:
-                db.execute("BEGIN")
+            db.execute("BEGIN")
             try:
                 row = db.execute(
                     "SELECT tab, generation FROM collections WHERE name = ?", (collection,)
                 ).fetchone()
-                if row is None or row[1] != generation:
+                if row is None or row[1] != generation or not _TABLE.fullmatch(row[0]):
                     return None
-                return int(db.execute(f"SELECT {what} FROM {row[0]}_rows").fetchone()[0])
+                rows = f"{row[0]}_rows"
+                (chunks,) = db.execute(f"SELECT count(*) FROM {rows}").fetchone()
+                (papers,) = db.execute(
+                    f"SELECT count(DISTINCT paper_id) FROM {rows} WHERE "
+                    "substr(row_id, length(paper_id) + 1, 3) = '#0@' "
+                    "OR substr(row_id, length(paper_id) + 1) = '#0'"
+                ).fetchone()
             finally:
-                if not joined:
-                    db.execute("COMMIT")
+                db.execute("COMMIT")
+        return int(papers), int(chunks)
 
     # -- writes, each its own transaction -----------------------------------------------------
 
@@ -464,6 +469,10 @@ class _TermStats:
             ).fetchone()
             found = self._stem_df[stem] = int(row[0]) if row else 0
         return found
+
+
+_TABLE = re.compile(r"kw_[0-9a-f]{16}")
+"""What `_table_name` makes: the only table names SQL is built from."""
 
 
 @functools.cache

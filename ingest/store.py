@@ -30,7 +30,8 @@ Keyword search reads `ingest.keyword_index` (SQLite FTS5, `DATA_DIR/keywords-<co
 same change to the index; `publish()` (and a swap) records in the index the generation it now
 matches. An index that does not match the store's generation (a kill between the two writes,
 a store built before the index existed) is rebuilt once from the store's chunks, by a writer
-before it writes or by a reader while no writer holds the lock.
+before it writes or by a reader while no writer holds the lock. Its row table also gives
+`sizes()`, the counts people are shown, while it is marked with the generation served.
 
 Dense search is Chroma's approximate HNSW index. With its default `ef_search` of 100, a store
 of the 1,101 sample chunks, rebuilt 8 times (the graph depends on insert threading), missed a
@@ -48,6 +49,7 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -148,6 +150,7 @@ class ChromaStore:
         self._kw_checked: tuple[str, int] | None = None  # (live, generation) found in step
         self._kw_open = False  # index marked mid-write (`begin`) and not yet `mark`ed
         self._kw_broken = False  # a write failed between Chroma and the index
+        self._sizes: tuple[tuple[str, int], tuple[int, int]] | None = None  # `sizes()`, by state
         self._live, self._generation = (pinned, 0) if pinned else self._read_pointer()
         self._collection = self._open(self._live, create=create or self._pinned)
 
@@ -431,31 +434,37 @@ class ChromaStore:
         return {meta.paper_id: meta for meta in papers}  # two versions stored: the last written
 
     def count_chunks(self) -> int:
-        """Number of chunks stored (see `_indexed_count` for where it is read)."""
-        indexed = self._indexed_count(papers=False)
-        return indexed if indexed is not None else self._read(lambda c: c.count())
+        """Number of chunks stored."""
+        return self._read(lambda c: c.count())
 
     def count_papers(self) -> int:
         """Number of papers stored (papers with a chunk 0 present)."""
-        indexed = self._indexed_count(papers=True)
-        if indexed is not None:
-            return indexed
         got = self._read(lambda c: c.get(where={"chunk_index": 0}, include=[]))
         return len({paper_of_row(rid) for rid in got["ids"]})
 
-    def _indexed_count(self, *, papers: bool) -> int | None:
-        """The count from the keyword index's row table, when it matches the state served.
+    def sizes(self) -> tuple[int, int]:
+        """(papers, chunks) to show people: `count_papers()` and `count_chunks()`, read fast.
 
-        That table holds one row per Chroma chunk (row id and paper id) and is marked with the
-        generation it matches, so its counts are the store's. They are index reads: at 1M
-        abstracts about 1.4 s for the papers instead of about 70 s reading every chunk 0 from
-        Chroma (docs/scale.md, "The page's corpus counts"). None (count in Chroma) for a pinned
-        or staged collection, during this object's own write, after a failed one, or when the
-        index is at another generation or mid-write.
+        While the keyword index is marked with the generation this object serves, its row
+        table holds one row per chunk of that state, so the counts are read there (at 1M
+        abstracts 4.1 s in a new process instead of 81 s reading Chroma, docs/scale.md "The
+        page's corpus counts") and kept until the generation changes. Otherwise (mid-write, another
+        generation, a pinned collection, an unreadable index file) they are counted in
+        Chroma. Writers decide on `count_chunks()`, never on this.
         """
-        if self._pinned or self._kw_open or self._kw_broken:
-            return None
-        return self._keywords.count(self._live, self._generation, papers=papers)
+        key = (self._live, self._generation)
+        if self._sizes is not None and self._sizes[0] == key:
+            return self._sizes[1]
+        indexed = None
+        if not self._pinned:
+            try:
+                indexed = self._keywords.counts(self._live, self._generation)
+            except sqlite3.Error as err:
+                log.info("counting in Chroma: the keyword index is unreadable (%s)", err)
+        if indexed is None:
+            return self.count_papers(), self.count_chunks()
+        self._sizes = (key, indexed)
+        return indexed
 
     def _read(self, read: Callable[[Collection], T]) -> T:
         """Run `read` on the live collection; if it was swapped out and deleted, follow it."""

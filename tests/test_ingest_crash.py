@@ -265,6 +265,8 @@ def test_kill_inside_a_batch_shows_no_half_paper_then_rerun_stores_every_chunk_o
     reader = ChromaStore.from_settings(settings, None, create=False)
     assert reader.count_chunks() == 3 * 2 + 2 * 2  # batch 1 whole, batch 2 without chunks 0
     assert reader.count_papers() == 2  # a paper shows only once it is whole
+    reader.keyword_search(["only"], 5)  # a reader rebuilds the index: half papers included
+    assert reader.sizes() == (2, 10)  # read from that index, counted as the store counts
     assert set(reader.get_papers([p.paper_id for p in papers])) == {p.paper_id for p in papers[:2]}
 
     rerun = json.loads(_run_cli(env, tmp_path, "ingest", str(path), "--json").stdout)

@@ -321,39 +321,48 @@ def test_frequencies_are_recounted_when_the_index_changes(tmp_path):
     assert index.selective("c", ["mat", "owl"]) == ["mat"]  # owl: 21 of 31 chunks, mat 8
 
 
-# -- counts read from the index ------------------------------------------------------------------
+# -- sizes read from the index -----------------------------------------------------------------
 
 
-def test_counts_are_read_from_the_index_while_it_matches_the_store(store_settings, monkeypatch):
+def test_sizes_are_read_from_the_index_while_it_matches_the_store(store_settings, monkeypatch):
     store = _open(store_settings)
-    chunks = len(list(store.all_chunks()))
+    counted = (store.count_papers(), store.count_chunks())
+    assert counted[0] == 3
 
     def no_chroma_read(read: Any) -> Any:
         raise AssertionError("counted in Chroma although the index is in step")
 
     monkeypatch.setattr(store, "_read", no_chroma_read)
-    assert (store.count_papers(), store.count_chunks()) == (3, chunks)
+    assert store.sizes() == counted
 
 
-def test_counts_come_from_chroma_while_the_index_is_mid_write_or_behind(
-    store_settings, fake_embedding, tmp_path
+def test_sizes_come_from_chroma_while_the_index_is_mid_write_or_behind(
+    store_settings, fake_embedding, tmp_path, monkeypatch
 ):
     store = _open(store_settings)
-    chunks = len(list(store.all_chunks()))
+    counted = (store.count_papers(), store.count_chunks())
     index = KeywordIndex(index_path(store_settings))
     index.begin("papers")  # a writer's state between its Chroma write and the index's
     index.add("papers", [KeywordRow("arxiv:9999.00001#0", "arxiv:9999.00001", 2024, "t", "x")])
-    assert (_open(store_settings).count_papers(), _open(store_settings).count_chunks()) == (
-        3,
-        chunks,
-    )
+    assert _open(store_settings).sizes() == counted
     index.mark("papers", 7)  # marked, but at a generation the store never served
-    assert _open(store_settings).count_papers() == 3
+    assert _open(store_settings).sizes() == counted
 
     more = _write(
         tmp_path / "m.jsonl", [{"id": "2402.00009", "title": "Platypus", "abstract": "x"}]
     )
     ingest_fake([more], store_settings, fake_embedding)  # repairs the index, then adds one paper
     fresh = _open(store_settings)
-    assert fresh.count_papers() == 4
-    assert fresh.count_chunks() == len(list(fresh.all_chunks()))
+    counted = (fresh.count_papers(), fresh.count_chunks())
+    assert counted[0] == 4
+    monkeypatch.setattr(fresh, "_read", None)  # in step again: no Chroma read
+    assert fresh.sizes() == counted
+
+
+def test_sizes_are_counted_in_chroma_when_the_index_file_is_unreadable(store_settings):
+    counted = (_open(store_settings).count_papers(), _open(store_settings).count_chunks())
+    path = index_path(store_settings)
+    for log_file in path.parent.glob(f"{path.name}-*"):  # its WAL would still hold page 1
+        log_file.unlink()
+    path.write_bytes(b"not a database" * 100)
+    assert _open(store_settings).sizes() == counted

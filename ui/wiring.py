@@ -58,9 +58,10 @@ class StoreCorpus:
     def stats(self) -> CorpusStats:
         """Return papers, chunks, embedding model and location of the store."""
         store = self.shared.store()
+        papers, chunks = store.sizes()
         return CorpusStats(
-            papers=store.count_papers(),
-            chunks=store.count_chunks(),
+            papers=papers,
+            chunks=chunks,
             embedder=store.embedder_id or "none yet",
             location=store.location,
         )

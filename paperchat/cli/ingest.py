@@ -261,9 +261,10 @@ def stats(as_json: JsonFlag = False) -> None:
     result: dict[str, Any] = {"papers": 0, "chunks": 0, "embedding_model": None}
     if settings.chroma_url or settings.chroma_path.exists():
         store = open_store(settings, create=True, any_model=True)
+        papers, chunks = store.sizes()
         result = {
-            "papers": store.count_papers(),
-            "chunks": store.count_chunks(),
+            "papers": papers,
+            "chunks": chunks,
             "embedding_model": store.embedder_id,
             "id_scheme": store.schema,
         }
