@@ -459,7 +459,7 @@ class ChromaStore:
         if not self._pinned:
             try:
                 indexed = self._keywords.counts(self._live, self._generation)
-            except sqlite3.Error as err:
+            except (sqlite3.Error, OSError) as err:  # no file can be made, or a bad one
                 log.info("counting in Chroma: the keyword index is unreadable (%s)", err)
         if indexed is None:
             return self.count_papers(), self.count_chunks()
