@@ -304,6 +304,7 @@ def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> Ingest
                     store.delete_rows(plan.cleanup)
     finally:
         store.publish()  # even after a failure: what was written is whole and readable
+    stored_papers, stored_chunks = store.sizes()  # a staged (pinned) store counts in Chroma
     return IngestReport(
         files=[str(f) for f in files],
         added=tally.added,
@@ -312,8 +313,8 @@ def _ingest_into(paths: Sequence[Path], store: ChromaStore, job: _Job) -> Ingest
         duplicates=tally.duplicates,
         rejected=tally.rejected,
         chunks_written=tally.written,
-        papers=store.count_papers(),
-        chunks=store.count_chunks(),
+        papers=stored_papers,
+        chunks=stored_chunks,
         embedder=job.embedder_id,
         store=store.location,
         warnings=tally.warnings,

@@ -448,7 +448,8 @@ class ChromaStore:
         While the keyword index is marked with the generation this object serves, its row
         table holds one row per chunk of that state, so the counts are read there (at 1M
         abstracts 4.1 s in a new process instead of 81 s reading Chroma, docs/scale.md "The
-        page's corpus counts") and kept until the generation changes. Otherwise (mid-write, another
+        page's corpus counts") and kept until the generation changes: call `sync()` first to
+        follow other processes' writes. Otherwise (mid-write, another
         generation, a pinned collection, an unreadable index file) they are counted in
         Chroma. Writers decide on `count_chunks()`, never on this.
         """
@@ -458,7 +459,7 @@ class ChromaStore:
         indexed = None
         if not self._pinned:
             try:
-                indexed = self._keywords.counts(self._live, self._generation)
+                indexed = self._keywords.counts(*key)
             except (sqlite3.Error, OSError) as err:  # no file can be made, or a bad one
                 log.info("counting in Chroma: the keyword index is unreadable (%s)", err)
         if indexed is None:

@@ -366,3 +366,35 @@ def test_sizes_are_counted_in_chroma_when_the_index_file_is_unreadable(store_set
         log_file.unlink()
     path.write_bytes(b"not a database" * 100)
     assert _open(store_settings).sizes() == counted
+
+
+def test_the_pages_counts_follow_a_write_made_by_another_store_object(
+    store_settings, fake_embedding, tmp_path
+):
+    from ui.wiring import SharedStore, StoreCorpus
+
+    corpus = StoreCorpus(SharedStore(store_settings, store=_open(store_settings)))
+    assert corpus.stats().papers == 3
+    more = _write(
+        tmp_path / "m.jsonl", [{"id": "2402.00009", "title": "Platypus", "abstract": "x"}]
+    )
+    ingest_fake([more], store_settings, fake_embedding)  # another object, as another process
+    assert corpus.stats().papers == 4
+
+
+@pytest.mark.parametrize(
+    ("row_ids", "papers"),
+    [
+        (["p#0@v1", "p#1@v1", "q#1@v1"], 1),  # q has no chunk 0: not a paper yet
+        (["p#0", "p#10", "q#10"], 1),  # scheme 1; #10 is not #0
+        (["a#b#0@v", "x@y#0", "m#0@n#1@v", "p#0@v1", "p#0@v2"], 3),  # '#0@' in an id; 2 versions
+    ],
+)
+def test_index_counts_papers_with_a_chunk_0_row_in_both_id_schemes(tmp_path, row_ids, papers):
+    from ingest.rows import paper_of_row
+
+    index = KeywordIndex(tmp_path / "k.sqlite3")
+    index.add("c", [KeywordRow(rid, paper_of_row(rid), 2024, "", "w") for rid in row_ids])
+    assert index.counts("c", 1) is None  # never marked
+    index.mark("c", 1)
+    assert index.counts("c", 1) == (papers, len(row_ids))

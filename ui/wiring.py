@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 class SharedStore:
     """Opens the store and the retriever once (lazily, thread-safe) for all backends."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: ChromaStore | None = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._store: ChromaStore | None = None
+        self._store = store  # None: opened on first use
         self._retriever: HybridRetriever | None = None
 
     def store(self) -> ChromaStore:
@@ -58,6 +58,7 @@ class StoreCorpus:
     def stats(self) -> CorpusStats:
         """Return papers, chunks, embedding model and location of the store."""
         store = self.shared.store()
+        store.sync()  # follow other processes' writes (sizes are kept per generation)
         papers, chunks = store.sizes()
         return CorpusStats(
             papers=papers,

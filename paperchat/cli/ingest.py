@@ -230,12 +230,13 @@ def remove(
         store = open_store(settings, create=False, any_model=True)
         deleted = store.delete_papers(paper_ids)
         missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in deleted]
+        papers, chunks = store.sizes()
         result = {
             "removed": list(deleted),
             "not_found": missing,
             "chunks_deleted": sum(deleted.values()),
-            "papers": store.count_papers(),
-            "chunks": store.count_chunks(),
+            "papers": papers,
+            "chunks": chunks,
         }
     if as_json:
         _print_json(result)
