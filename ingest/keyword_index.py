@@ -147,8 +147,9 @@ class KeywordIndex:
         """(papers, chunks) in the collection's table, if it matches `generation`.
 
         Papers are counted as the store counts them: distinct papers with a chunk 0 row (row
-        id `paper_id#0@version`, or scheme 1's `paper_id#0`), so a paper a killed ingest left
-        without its chunk 0 is not one. None when the table is missing, mid-write or at
+        id `paper_id#0@version`, or scheme 1's `paper_id#0`: `ingest.rows.index_of_row` in
+        SQL, anchored at the paper id's length), so a paper a killed ingest left without its
+        chunk 0 is not one. None when the table is missing, mid-write or at
         another generation. The generation and the counts come from one read transaction.
         """
         with self._lock:

@@ -449,9 +449,9 @@ class ChromaStore:
         table holds one row per chunk of that state, so the counts are read there (at 1M
         abstracts 4.1 s in a new process instead of 81 s reading Chroma, docs/scale.md "The
         page's corpus counts") and kept until the generation changes: call `sync()` first to
-        follow other processes' writes. Otherwise (mid-write, another
-        generation, a pinned collection, an unreadable index file) they are counted in
-        Chroma. Writers decide on `count_chunks()`, never on this.
+        follow other processes' writes. Otherwise (mid-write, another generation, a pinned
+        collection, an unreadable index file) they are counted in Chroma. Writers decide on
+        `count_chunks()`, never on this.
         """
         key = (self._live, self._generation)
         if self._sizes is not None and self._sizes[0] == key:
